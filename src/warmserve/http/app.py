@@ -1,0 +1,212 @@
+"""The FastAPI app of one HTTP worker: thin routes over the runner client.
+
+Routes decode, call one function, encode. Every failure is a WarmserveError
+mapped by the single handler below to ``{"error_code", "message"}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from warmserve import __version__
+from warmserve.errors import (
+    BadRequest,
+    ModelNotAvailable,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    WarmserveError,
+)
+from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
+from warmserve.ipc.client import RunnerClient
+from warmserve.settings import Settings
+
+log = logging.getLogger("warmserve.http")
+
+JSON = "application/json"
+
+
+def json_response(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(content), status, headers, media_type=JSON)
+
+
+def error_response(error: WarmserveError) -> Response:
+    headers = {}
+    if error.status == 503:
+        headers["Retry-After"] = str(max(1, round(error.retry_after or 1)))
+    return json_response(error.to_dict(), error.status, headers)
+
+
+class PredictionService:
+    """What a prediction route does below HTTP: ask the runner, with a deadline."""
+
+    def __init__(self, settings: Settings, client: RunnerClient) -> None:
+        self.settings = settings
+        self.client = client
+
+    async def predict(self, model_input: ModelInput) -> tuple[bytes, str]:
+        if self.client.model is None:
+            raise ModelNotAvailable("model is not available", retry_after=1)
+        reply = await self.client.predict(
+            model_input.fmt, model_input.data, model_input.params, self.settings.request_timeout
+        )
+        return reply.body, reply.version
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+    return bytes(body)
+
+
+def create_app(settings: Settings, client: RunnerClient) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await client.start()
+        yield
+        await client.close()
+
+    app = FastAPI(
+        title="warmserve",
+        version=__version__,
+        description="Serves an MLflow model kept warm in a dedicated model process.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    service = PredictionService(settings, client)
+    _install_error_handlers(app)
+    _install_docs(app)
+    limit = settings.max_body_bytes
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> Response:
+        return json_response({"status": "alive"})
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> Response:
+        if client.model is None:
+            raise ModelNotAvailable("model is not available", retry_after=1)
+        return json_response({"status": "ready", "version": client.model["version"]})
+
+    @app.get("/model", tags=["model"])
+    async def model() -> Response:
+        state = client.state
+        return json_response(
+            {
+                "ready": client.model is not None,
+                "model": client.model,
+                **(state.status if state is not None else {"source": settings.model}),
+            }
+        )
+
+    @app.post("/invocations", tags=["predict"])
+    async def invocations(request: Request) -> Response:
+        """The MLflow scoring protocol: `mlflow models serve` clients work unchanged."""
+        body = await read_body(request, limit)
+        model_input = decode_invocations(body, request.headers.get("content-type"))
+        predictions, version = await service.predict(model_input)
+        return Response(
+            b'{"predictions":' + predictions + b"}",
+            media_type=JSON,
+            headers={"X-Model-Version": version},
+        )
+
+    @app.post("/predict", tags=["predict"])
+    async def predict(request: Request) -> Response:
+        """One record (a JSON object) or a list of records; answers with the model version."""
+        body = await read_body(request, limit)
+        model_input = decode_predict(body, request.headers.get("content-type"))
+        predictions, version = await service.predict(model_input)
+        described = client.model or {}
+        meta = orjson.dumps({"name": described.get("name"), "version": version})
+        return Response(
+            b'{"predictions":' + predictions + b',"model":' + meta + b"}",
+            media_type=JSON,
+            headers={"X-Model-Version": version},
+        )
+
+    @app.api_route("/reload", methods=["POST", "GET"], tags=["admin"])
+    async def reload(request: Request, wait: bool = False) -> Response:
+        """Check the model source now; `wait=true` answers after the check."""
+        _check_admin(settings, request)
+        timeout = settings.request_timeout if not wait else max(settings.request_timeout, 600)
+        result = await client.reload(wait, timeout)
+        return json_response(result, 200 if wait else 202)
+
+    return app
+
+
+def _check_admin(settings: Settings, request: Request) -> None:
+    if settings.admin_token is None:
+        return
+    expected = settings.admin_token.get_secret_value()
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+        raise Unauthorized("this endpoint requires 'Authorization: Bearer <WARMSERVE_ADMIN_TOKEN>'")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(WarmserveError)
+    async def domain_error(request: Request, exc: WarmserveError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        return error_response(BadRequest(f"invalid request: {details}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(NotFound(f"no route {request.method} {request.url.path}"))
+        error = WarmserveError(str(exc.detail))
+        error.status = exc.status_code
+        error.error_code = "METHOD_NOT_ALLOWED" if exc.status_code == 405 else "HTTP_ERROR"
+        return error_response(error)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(WarmserveError(f"internal error: {type(exc).__name__}"))
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI from the swagger-ui-bundle package: /docs works with no internet."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="warmserve API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )

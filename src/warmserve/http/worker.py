@@ -1,0 +1,36 @@
+"""Entry point of one HTTP worker process: uvicorn on the supervisor's socket.
+
+This module must not import pandas, mlflow or any model library: workers stay
+small, and the model lives only in the runner.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+
+from warmserve.http.app import create_app
+from warmserve.ipc.client import RunnerClient
+from warmserve.logs import setup_logging
+from warmserve.process import die_with_parent
+from warmserve.settings import Settings
+
+
+def worker_main(settings: Settings, sock: socket.socket, runner_socket: str, index: int) -> None:
+    die_with_parent()
+    setup_logging(settings.log_level, f"http-{index}")
+    client = RunnerClient(runner_socket)
+    app = create_app(settings, client)
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) or None,
+        timeout_keep_alive=5,
+        backlog=2048,
+    )
+    uvicorn.Server(config).run(sockets=[sock])

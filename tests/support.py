@@ -1,0 +1,190 @@
+"""Test harness: a real `warmserve serve` subprocess and real MLflow registrations.
+
+Readiness is always awaited by polling an endpoint with a deadline, never by sleeping
+a fixed time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = Path(__file__).resolve().parent / "models"
+LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what or predicate}: {last_error}"
+    )
+
+
+class Server:
+    """`python -m warmserve serve` on a free port, logs in a file."""
+
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.log_path = home / f"server-{time.monotonic_ns()}.log"
+        home.mkdir(parents=True, exist_ok=True)
+        full_env = {
+            **os.environ,
+            "WARMSERVE_HOME": str(home),
+            "WARMSERVE_PORT": "0",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "warmserve", "serve", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=home,
+        )
+        self.url = wait_until(self._find_url, 60, what="the server to bind")
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def _find_url(self) -> str | None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+        match = LISTENING.search(self.log())
+        return match.group(1) if match else None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 90.0) -> dict[str, Any]:
+        def ready() -> Any:
+            response = self.client.get("/health/ready")
+            return response.json() if response.status_code == 200 else None
+
+        return wait_until(ready, timeout, what=f"readiness\n{self.log()[-3000:]}")
+
+    def wait_version(self, version: str, timeout: float = 90.0) -> None:
+        def serving() -> bool:
+            model = self.client.get("/model").json().get("model") or {}
+            return model.get("version") == version
+
+        wait_until(serving, timeout, what=f"version {version}\n{self.log()[-3000:]}")
+
+    def children(self) -> dict[str, int]:
+        """Child processes by role name, read from /proc (runner, http-0, ...)."""
+        found: dict[str, int] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                if ppid != self.proc.pid:
+                    continue
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError, ValueError):
+                continue
+            if "resource_tracker" in cmdline:
+                continue
+            found[entry.name] = int(entry.name)
+        return found
+
+    def runner_pid(self) -> int:
+        pattern = re.compile(r"runner (\d+) listening")
+        pids = [int(m) for m in pattern.findall(self.log())]
+        assert pids, self.log()
+        return pids[-1]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.client.close()
+        self._log.close()
+        return self.proc.returncode
+
+
+def register_recorder(
+    settings: Any, name: str, calls_file: Path | None = None, alias: str | None = "production"
+) -> str:
+    """Register tests/models/recorder.py as a new version of ``name``."""
+    import pandas as pd
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    signature = ModelSignature(
+        inputs=Schema(
+            [
+                ColSpec("double", "x"),
+                ColSpec("double", "sleep", required=False),
+                ColSpec("long", "crash", required=False),
+            ]
+        ),
+        outputs=Schema([ColSpec("double", "y")]),
+    )
+    config = {"calls_file": str(calls_file)} if calls_file else {}
+    return register_code_model(
+        settings, name, MODELS / "recorder.py", signature, pd.DataFrame({"x": [1.0]}), config, alias
+    )
+
+
+def register_code_model(
+    settings: Any,
+    name: str,
+    code: Path,
+    signature: Any = None,
+    input_example: Any = None,
+    model_config: dict[str, Any] | None = None,
+    alias: str | None = "production",
+) -> str:
+    import mlflow
+
+    from warmserve.registry import connect, ensure_experiment
+
+    client = connect(settings)
+    experiment = ensure_experiment(settings, client)
+    with mlflow.start_run(experiment_id=experiment):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(code),
+            model_config=model_config or None,
+            signature=signature,
+            input_example=input_example,
+            registered_model_name=name,
+            pip_requirements=["mlflow", "pandas"],
+        )
+    version = str(info.registered_model_version)
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
+    return version
+
+
+def calls(path: Path) -> list[int]:
+    """Batch sizes the recorder model saw, in order."""
+    if not path.exists():
+        return []
+    return [int(line) for line in path.read_text().split()]
