@@ -142,6 +142,7 @@ def register_recorder(
                 ColSpec("double", "x"),
                 ColSpec("double", "sleep", required=False),
                 ColSpec("long", "crash", required=False),
+                ColSpec("long", "gate", required=False),
             ]
         ),
         outputs=Schema([ColSpec("double", "y")]),

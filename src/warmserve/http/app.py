@@ -118,6 +118,7 @@ def create_app(settings: Settings, client: RunnerClient) -> FastAPI:
                 "ready": client.model is not None,
                 "model": client.model,
                 **(state.status if state is not None else {"source": settings.model}),
+                "runner": await client.ping(timeout=2.0),
             }
         )
 

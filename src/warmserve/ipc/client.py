@@ -85,6 +85,16 @@ class RunnerClient:
         assert isinstance(reply, Control)
         return reply.body
 
+    async def ping(self, timeout: float) -> dict[str, Any] | None:
+        """The runner's own view (queue depth, busy time, batches); None if unreachable."""
+        request_id = next(self._ids)
+        try:
+            reply = await self._call(request_id, Control(ControlKind.PING, request_id), timeout)
+        except errors.WarmserveError:
+            return None
+        assert isinstance(reply, Control)
+        return reply.body
+
     async def _call(self, request_id: int, message: protocol.Message, timeout: float) -> Any:
         writer = self._writer
         if writer is None:

@@ -110,14 +110,14 @@ class Runner:
                 if isinstance(message, PredictRequest):
                     self._enqueue(message, writer)
                 elif isinstance(message, Control):
-                    await self._control(message, writer)
+                    self._control(message, writer)
         except (asyncio.IncompleteReadError, ConnectionError, protocol.ProtocolError):
             pass
         finally:
             self.writers.discard(writer)
             writer.close()
 
-    async def _control(self, message: Control, writer: asyncio.StreamWriter) -> None:
+    def _control(self, message: Control, writer: asyncio.StreamWriter) -> None:
         kind = message.kind
         if kind is ControlKind.PING:
             busy = time.monotonic() - self.busy_since if self.busy_since is not None else 0.0

@@ -133,7 +133,7 @@ class Watcher:
             self.registry_error = None
         self.source_missing = None
         current = self.slot.current
-        if current is not None and current.version.load_uri == target.load_uri:
+        if current is not None and current.version == target:
             return self._result()
         if self._in_backoff(target) and not explicit:
             return self._result(error=self.failure.error if self.failure else None)
