@@ -78,7 +78,34 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="Seconds in-flight requests get to finish on SIGTERM."
     )
 
+    # --- prediction cache -------------------------------------------------------
+    cache: str | None = Field(
+        default=None,
+        description="Prediction cache: unset (off), 'local' (shared by the workers of "
+        "this machine) or redis://HOST:PORT/DB (shared by every replica).",
+    )
+    cache_ttl: float | None = Field(
+        default=None, gt=0, description="Seconds a cached prediction lives (unset: no expiry)."
+    )
+    cache_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024 * 1024, description="Size bound of the local cache."
+    )
+    cache_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs cache entries (HMAC); entries failing the check are "
+        "ignored. Set the same value on every replica sharing a Redis.",
+    )
+
     log_level: LogLevel = Field(default="info", description="Log level.")
+
+    @field_validator("cache")
+    @classmethod
+    def _check_cache(cls, value: str | None) -> str | None:
+        if not value or value.lower() in {"off", "none", "no"}:
+            return None
+        if value != "local" and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("cache must be 'local' or a redis:// URL")
+        return value
 
     @field_validator("tracking_uri")
     @classmethod
