@@ -15,5 +15,7 @@ def setup_logging(level: str, role: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # MLflow and friends are chatty at INFO; their warnings still show.
-    for noisy in ("mlflow", "alembic", "urllib3", "httpx", "uvicorn.access"):
+    for noisy in ("mlflow", "alembic", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # urllib3 warns on every retry to a registry that is down; the watcher says it once.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)

@@ -253,9 +253,25 @@ def runner_main(settings: Settings, socket_path: str, resume: dict[str, Any] | N
     setup_logging(settings.log_level, "runner")
     # The supervisor coordinates shutdown; Ctrl-C reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    bound_registry_calls()
     version = ModelVersion(**resume) if resume else None
     runner = Runner(settings, socket_path, resume=version)
     _run(runner.serve())
+
+
+# MLflow's HTTP client retries 7 times with exponential back-off and a 120 s timeout
+# by default: one poll of a dead registry would stall the watcher for minutes.
+REGISTRY_CALL_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+
+
+def bound_registry_calls() -> None:
+    """Short registry timeouts in the model process, unless the user chose their own."""
+    for name, value in REGISTRY_CALL_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def _run(coro: Any) -> None:

@@ -93,6 +93,7 @@ class Watcher:
             waiters, self._waiters = self._waiters, []
             self._wake.clear()
             result = await self.check(explicit=explicit)
+            self.on_change()  # publish the outcome, whatever changed
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(result)
@@ -178,7 +179,6 @@ class Watcher:
             self.source_missing = exc.message
         if self.slot.current is None:
             log.warning("model is not available: %s", exc.message)
-        self.on_change()
         return self._result(error=exc.message)
 
     def _load_failed(self, target: ModelVersion, exc: WarmserveError) -> dict[str, Any]:
@@ -188,7 +188,6 @@ class Watcher:
         log.error("version %s not loaded (attempt %d): %s", target.version, attempts, exc.message)
         if self.slot.current is None:
             log.warning("model is not available: %s", exc.message)
-        self.on_change()
         return self._result(error=exc.message)
 
     def _result(self, error: str | None = None) -> dict[str, Any]:
