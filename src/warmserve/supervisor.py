@@ -31,6 +31,7 @@ RUNNER_START_TIMEOUT = 120.0
 STABLE_AFTER = 30.0
 MAX_RESTART_DELAY = 30.0
 TICK = 0.1
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read once by prometheus_client at import
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -118,12 +119,20 @@ class Supervisor:
         self.sock: socket.socket | None = None
         self.served: dict[str, Any] | None = None  # last version the runner reported
         self.next_ping = 0.0
-        self.runner_restarts = 0
+        self.metrics_dir = os.path.join(self.runtime_dir, "metrics")
+        self.metrics: Any = None
 
     # --- entry ------------------------------------------------------------------
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._record_signal)
+        # Every child inherits this and writes its metrics there (set before any
+        # prometheus_client import, which reads it once).
+        os.makedirs(self.metrics_dir)
+        os.environ[MULTIPROC_ENV] = self.metrics_dir
+        from warmserve.metrics import SupervisorMetrics
+
+        self.metrics = SupervisorMetrics()
         self.sock = bind_socket(self.settings.host, self.settings.port)
         host, port = self.sock.getsockname()[:2]
         self._warn_if_exposed()
@@ -197,6 +206,8 @@ class Supervisor:
                 continue
             if process is not None:
                 log.error("%s exited with %s; restarting", child.name, process.exitcode)
+                self.metrics.process_died(process.pid)
+                self.metrics.restarts.labels("http").inc()
                 child.not_before = now + child.restart_delay(now)
                 child.process = None
             if now >= child.not_before:
@@ -238,7 +249,8 @@ class Supervisor:
             if process.exitcode is None:
                 process.kill()
             process.join(5)
-        self.runner_restarts += 1
+            self.metrics.process_died(process.pid)
+        self.metrics.restarts.labels("runner").inc()
         child.process = None
         child.not_before = now + child.restart_delay(now)
 

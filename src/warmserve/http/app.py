@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -31,7 +32,9 @@ from warmserve.errors import (
     WarmserveError,
 )
 from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
+from warmserve.http.observe import MetricsMiddleware
 from warmserve.ipc.client import RunnerClient
+from warmserve.metrics import HttpMetrics, render, totals
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.http")
@@ -80,7 +83,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(settings: Settings, client: RunnerClient) -> FastAPI:
+def create_app(
+    settings: Settings, client: RunnerClient, metrics: HttpMetrics | None = None
+) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await client.start()
@@ -96,6 +101,8 @@ def create_app(settings: Settings, client: RunnerClient) -> FastAPI:
         lifespan=lifespan,
     )
     service = PredictionService(settings, client)
+    if metrics is not None:
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
     _install_docs(app)
     limit = settings.max_body_bytes
@@ -119,8 +126,14 @@ def create_app(settings: Settings, client: RunnerClient) -> FastAPI:
                 "model": client.model,
                 **(state.status if state is not None else {"source": settings.model}),
                 "runner": await client.ping(timeout=2.0),
+                "totals": totals(),
             }
         )
+
+    @app.get("/metrics", tags=["health"])
+    async def prometheus() -> Response:
+        """Prometheus text format, summed over every worker and the model process."""
+        return Response(render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/invocations", tags=["predict"])
     async def invocations(request: Request) -> Response:

@@ -13,6 +13,7 @@ import uvicorn
 from warmserve.http.app import create_app
 from warmserve.ipc.client import RunnerClient
 from warmserve.logs import setup_logging
+from warmserve.metrics import HttpMetrics
 from warmserve.process import die_with_parent
 from warmserve.settings import Settings
 
@@ -21,7 +22,7 @@ def worker_main(settings: Settings, sock: socket.socket, runner_socket: str, ind
     die_with_parent()
     setup_logging(settings.log_level, f"http-{index}")
     client = RunnerClient(runner_socket)
-    app = create_app(settings, client)
+    app = create_app(settings, client, HttpMetrics())
     config = uvicorn.Config(
         app,
         loop="uvloop",

@@ -21,6 +21,7 @@ from typing import Any
 
 from warmserve import protocol
 from warmserve.errors import DeadlineExceeded, ModelNotAvailable, ShuttingDown, WarmserveError
+from warmserve.metrics import RunnerMetrics
 from warmserve.protocol import (
     Control,
     ControlKind,
@@ -57,7 +58,10 @@ class Runner:
         self.socket_path = socket_path
         self.policy = BatchPolicy(settings.max_batch_size, settings.max_batch_delay)
         self.slot = ModelSlot()
-        self.watcher = Watcher(settings, self.slot, self._broadcast_state, resume=resume)
+        self.metrics = RunnerMetrics()
+        self.watcher = Watcher(
+            settings, self.slot, self._broadcast_state, self.metrics, resume=resume
+        )
         self.queue: deque[Pending] = deque()
         self.writers: set[asyncio.StreamWriter] = set()
         self.busy_since: float | None = None
@@ -171,6 +175,7 @@ class Runner:
         key, rows = batch_key(request)
         idle = self.busy_since is None and not self.queue
         self.queue.append(Pending(request, writer, key, rows, time.monotonic(), idle))
+        self.metrics.queue_depth.inc()
         self._wake.set()
 
     async def _batch_loop(self) -> None:
@@ -205,6 +210,7 @@ class Runner:
                 self.free_since = time.monotonic()
             self.batches += 1
             size = sum(p.rows for p in batch)
+            self.metrics.batch_rows.observe(size)
             for pending, outcome in zip(batch, outcomes, strict=True):
                 self._send(pending.writer, _reply(pending.request.id, outcome, model, size))
             del model
@@ -228,6 +234,7 @@ class Runner:
             else:
                 batch.append(pending)
         self.queue = rest
+        self.metrics.queue_depth.set(len(rest))
         return batch
 
 

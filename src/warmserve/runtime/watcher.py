@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from warmserve.errors import ModelNotAvailable, RegistryError, WarmserveError
+from warmserve.metrics import RunnerMetrics
 from warmserve.registry import ModelVersion, connect, resolve
 from warmserve.runtime.model import LoadedModel, ModelSlot, load_model
 from warmserve.settings import Settings
@@ -50,12 +51,14 @@ class Watcher:
         settings: Settings,
         slot: ModelSlot,
         on_change: Callable[[], None],
+        metrics: RunnerMetrics,
         resume: ModelVersion | None = None,
         loader: Callable[[ModelVersion], LoadedModel] = load_model,
     ) -> None:
         self.settings = settings
         self.slot = slot
         self.on_change = on_change
+        self.metrics = metrics
         self.loader = loader
         self._resume = resume
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="watcher")
@@ -139,12 +142,17 @@ class Watcher:
         if self._in_backoff(target) and not explicit:
             return self._result(error=self.failure.error if self.failure else None)
         log.info("loading %s (version %s)", target.load_uri, target.version)
+        self.metrics.reloads.inc()
         try:
             loaded = await loop.run_in_executor(self._executor, self.loader, target)
         except WarmserveError as exc:
             return self._load_failed(target, exc)
         old = self.slot.swap(loaded)
         self.failure = None
+        self.metrics.load_seconds.observe(loaded.load_seconds)
+        if old is not None:
+            self.metrics.model_info.labels(old.version.name or "", old.version.version).set(0)
+        self.metrics.model_info.labels(target.name or "", target.version).set(1)
         log.info(
             "serving %s version %s (loaded in %.2fs)",
             target.name,
@@ -170,6 +178,7 @@ class Watcher:
 
     def _resolve_failed(self, exc: WarmserveError) -> dict[str, Any]:
         if isinstance(exc, RegistryError):
+            self.metrics.registry_errors.inc()
             if self.registry_error is None:
                 log.warning("registry unreachable, keeping the current model: %s", exc.message)
             self.registry_error = exc.message
@@ -185,6 +194,7 @@ class Watcher:
         same = self.failure is not None and self.failure.version == target.version
         attempts = self.failure.attempts + 1 if same and self.failure else 1
         self.failure = LoadFailure(target.version, exc.message, time.time(), attempts)
+        self.metrics.reload_failures.inc()
         log.error("version %s not loaded (attempt %d): %s", target.version, attempts, exc.message)
         if self.slot.current is None:
             log.warning("model is not available: %s", exc.message)
