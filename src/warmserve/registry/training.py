@@ -207,8 +207,12 @@ def infer_task(y: pd.Series) -> Literal["classification", "regression"]:
     return "regression"
 
 
-def build_pipeline(X: pd.DataFrame, task: str, opts: _Options) -> Pipeline:
-    """Preprocessing + estimator, so the logged model accepts the raw columns."""
+def build_pipeline(X: pd.DataFrame, task: str, opts: _Options) -> Any:
+    """Preprocessing + estimator, so the logged model accepts the raw columns.
+
+    All-numeric data without gaps gets no imputer or ColumnTransformer: on a
+    one-row request those cost ~10 ms per call, far more than the model itself.
+    """
     estimator = opts.estimator
     if estimator == "auto":
         estimator = "logistic" if task == "classification" else "linear"
@@ -237,6 +241,8 @@ def build_pipeline(X: pd.DataFrame, task: str, opts: _Options) -> Pipeline:
             model = (GradientBoostingClassifier if classify else GradientBoostingRegressor)(**kw)
     numeric = [c for c in X.columns if _is_number(X[c])]
     other = [c for c in X.columns if c not in numeric]
+    if not other and not X.isna().to_numpy().any():
+        return model if trees else make_pipeline(StandardScaler(), model)
     num_steps: list[Any] = [SimpleImputer(strategy="median")]
     if not trees:
         num_steps.append(StandardScaler())  # linear models need comparable scales to converge
@@ -278,7 +284,7 @@ def _fit_and_log(
     scorer, metric_name = (accuracy_score, "accuracy") if classify else (r2_score, "r2")
     metric_value = float(scorer(y_test, pipeline.predict(X_test)))
 
-    model = pipeline.named_steps["model"]
+    model = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
     hyper = {k: v for k, v in model.get_params().items() if k in _LOGGED_HYPERPARAMS}
     params = {
         **source,
