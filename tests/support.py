@@ -258,3 +258,29 @@ class MlflowServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.proc = None
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A private redis-server on ``port`` (tests that kill Redis must not kill the shared one)."""
+    import redis
+
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+
+    def answers() -> bool:
+        assert proc.poll() is None, "redis-server exited"
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    try:
+        wait_until(answers, 20, what="redis-server")
+    finally:
+        client.close()
+    return proc

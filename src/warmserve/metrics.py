@@ -39,8 +39,12 @@ class HttpMetrics:
             multiprocess_mode="livesum", registry=None,
         )  # fmt: skip
         self.cache = Counter(
-            "warmserve_cache_events", "Prediction cache hits, misses, evictions, errors.",
+            "warmserve_cache_events", "Prediction cache hits, misses, errors, rejected entries.",
             ["backend", "event"], registry=None,
+        )  # fmt: skip
+        self.cache_evictions = Gauge(
+            "warmserve_cache_evictions", "Entries evicted from the shared local cache so far.",
+            ["backend"], multiprocess_mode="max", registry=None,
         )  # fmt: skip
 
 

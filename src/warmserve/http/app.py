@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from warmserve import __version__
+from warmserve.cache import PredictionCache
 from warmserve.errors import (
     BadRequest,
     ModelNotAvailable,
@@ -31,8 +32,9 @@ from warmserve.errors import (
     Unauthorized,
     WarmserveError,
 )
-from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
+from warmserve.http.codecs import decode_invocations, decode_predict
 from warmserve.http.observe import MetricsMiddleware
+from warmserve.http.service import CacheReporter, Prediction, PredictionService
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics, render, totals
 from warmserve.settings import Settings
@@ -55,22 +57,6 @@ def error_response(error: WarmserveError) -> Response:
     return json_response(error.to_dict(), error.status, headers)
 
 
-class PredictionService:
-    """What a prediction route does below HTTP: ask the runner, with a deadline."""
-
-    def __init__(self, settings: Settings, client: RunnerClient) -> None:
-        self.settings = settings
-        self.client = client
-
-    async def predict(self, model_input: ModelInput) -> tuple[bytes, str]:
-        if self.client.model is None:
-            raise ModelNotAvailable("model is not available", retry_after=1)
-        reply = await self.client.predict(
-            model_input.fmt, model_input.data, model_input.params, self.settings.request_timeout
-        )
-        return reply.body, reply.version
-
-
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -84,13 +70,24 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def create_app(
-    settings: Settings, client: RunnerClient, metrics: HttpMetrics | None = None
+    settings: Settings,
+    client: RunnerClient,
+    metrics: HttpMetrics | None = None,
+    cache: PredictionCache | None = None,
 ) -> FastAPI:
+    reporter = CacheReporter(cache, metrics) if cache and metrics else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await client.start()
+        if reporter is not None:
+            reporter.start()
         yield
         await client.close()
+        if reporter is not None:
+            await reporter.stop()
+        if cache is not None:
+            await cache.close()
 
     app = FastAPI(
         title="warmserve",
@@ -100,7 +97,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    service = PredictionService(settings, client)
+    service = PredictionService(settings, client, cache, metrics)
     if metrics is not None:
         app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
@@ -140,11 +137,11 @@ def create_app(
         """The MLflow scoring protocol: `mlflow models serve` clients work unchanged."""
         body = await read_body(request, limit)
         model_input = decode_invocations(body, request.headers.get("content-type"))
-        predictions, version = await service.predict(model_input)
+        prediction = await service.predict(model_input)
         return Response(
-            b'{"predictions":' + predictions + b"}",
+            b'{"predictions":' + prediction.body + b"}",
             media_type=JSON,
-            headers={"X-Model-Version": version},
+            headers=_prediction_headers(prediction, cache),
         )
 
     @app.post("/predict", tags=["predict"])
@@ -152,13 +149,13 @@ def create_app(
         """One record (a JSON object) or a list of records; answers with the model version."""
         body = await read_body(request, limit)
         model_input = decode_predict(body, request.headers.get("content-type"))
-        predictions, version = await service.predict(model_input)
+        prediction = await service.predict(model_input)
         described = client.model or {}
-        meta = orjson.dumps({"name": described.get("name"), "version": version})
+        meta = orjson.dumps({"name": described.get("name"), "version": prediction.version})
         return Response(
-            b'{"predictions":' + predictions + b',"model":' + meta + b"}",
+            b'{"predictions":' + prediction.body + b',"model":' + meta + b"}",
             media_type=JSON,
-            headers={"X-Model-Version": version},
+            headers=_prediction_headers(prediction, cache),
         )
 
     @app.api_route("/reload", methods=["POST", "GET"], tags=["admin"])
@@ -170,6 +167,13 @@ def create_app(
         return json_response(result, 200 if wait else 202)
 
     return app
+
+
+def _prediction_headers(prediction: Prediction, cache: PredictionCache | None) -> dict[str, str]:
+    headers = {"X-Model-Version": prediction.version}
+    if cache is not None:
+        headers["X-Cache"] = "hit" if prediction.cached else "miss"
+    return headers
 
 
 def _check_admin(settings: Settings, request: Request) -> None:

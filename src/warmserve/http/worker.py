@@ -6,10 +6,12 @@ small, and the model lives only in the runner.
 
 from __future__ import annotations
 
+import os
 import socket
 
 import uvicorn
 
+from warmserve.cache import make_cache
 from warmserve.http.app import create_app
 from warmserve.ipc.client import RunnerClient
 from warmserve.logs import setup_logging
@@ -22,7 +24,9 @@ def worker_main(settings: Settings, sock: socket.socket, runner_socket: str, ind
     die_with_parent()
     setup_logging(settings.log_level, f"http-{index}")
     client = RunnerClient(runner_socket)
-    app = create_app(settings, client, HttpMetrics())
+    # One cache handle per worker process: LMDB maps and Redis sockets never cross a fork.
+    cache = make_cache(settings, scope=os.path.dirname(runner_socket))
+    app = create_app(settings, client, HttpMetrics(), cache)
     config = uvicorn.Config(
         app,
         loop="uvloop",
