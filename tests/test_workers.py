@@ -242,3 +242,17 @@ def test_sigterm_answers_every_request_in_flight_then_exits_zero(
     assert [r.status_code for r in results] == [200] * 6
     assert server.proc.wait(60) == 0
     assert server.stop() == 0
+
+
+def test_frozen_http_worker_misses_pings_and_is_replaced(four_workers: Server) -> None:
+    runner = four_workers.runner_pid()
+    frozen = sorted(pid for pid in four_workers.children().values() if pid != runner)[0]
+    os.kill(frozen, signal.SIGSTOP)  # alive to is_alive(), but its event loop is stopped
+
+    def replaced() -> bool:
+        now = {pid for pid in four_workers.children().values() if pid != runner}
+        return len(now) == 4 and frozen not in now
+
+    wait_until(replaced, what="the frozen worker to be replaced")
+    assert "did not answer a ping" in four_workers.log()
+    assert predict(four_workers, [{"x": 1.0}]).status_code == 200

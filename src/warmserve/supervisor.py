@@ -22,6 +22,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from warmserve import protocol
+from warmserve.heartbeat import Heartbeat
 from warmserve.protocol import Control, ControlKind
 from warmserve.settings import Settings
 
@@ -53,6 +54,7 @@ class Child:
 
     name: str
     process: BaseProcess | None = None
+    heartbeat: Heartbeat | None = None
     started: float = 0.0
     failures: int = 0
     not_before: float = 0.0
@@ -187,15 +189,18 @@ class Supervisor:
     def _start_worker(self, index: int) -> None:
         from warmserve.http.worker import worker_main
 
+        ours, theirs = self.ctx.Pipe()
         process = self.ctx.Process(
             target=worker_main,
-            args=(self.settings, self.sock, self.runner_socket, index),
+            args=(self.settings, self.sock, self.runner_socket, index, theirs),
             name=f"warmserve-http-{index}",
         )
         process.start()
+        theirs.close()
         child = self.workers[index]
         child.process = process
         child.started = time.monotonic()
+        child.heartbeat = Heartbeat(ours, child.started)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -203,9 +208,20 @@ class Supervisor:
         for index, child in enumerate(self.workers):
             process = child.process
             if process is not None and process.exitcode is None:
-                continue
+                assert child.heartbeat is not None
+                why = child.heartbeat.check(
+                    now, self.settings.ping_interval, self.settings.ping_timeout,
+                    RUNNER_START_TIMEOUT,
+                )  # fmt: skip
+                if why is None:
+                    continue
+                log.error("%s %s; killing it", child.name, why)
+                process.kill()
+                process.join(5)
             if process is not None:
                 log.error("%s exited with %s; restarting", child.name, process.exitcode)
+                if child.heartbeat is not None:
+                    child.heartbeat.close()
                 self.metrics.process_died(process.pid)
                 self.metrics.restarts.labels("http").inc()
                 child.not_before = now + child.restart_delay(now)

@@ -10,6 +10,7 @@ import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
@@ -32,6 +33,7 @@ from warmserve.errors import (
     Unauthorized,
     WarmserveError,
 )
+from warmserve.heartbeat import answer_pings
 from warmserve.http.codecs import decode_invocations, decode_predict
 from warmserve.http.observe import MetricsMiddleware
 from warmserve.http.service import CacheReporter, Prediction, PredictionService
@@ -74,6 +76,7 @@ def create_app(
     client: RunnerClient,
     metrics: HttpMetrics | None = None,
     cache: PredictionCache | None = None,
+    liveness: Connection | None = None,
 ) -> FastAPI:
     reporter = CacheReporter(cache, metrics) if cache and metrics else None
 
@@ -82,6 +85,8 @@ def create_app(
         await client.start()
         if reporter is not None:
             reporter.start()
+        if liveness is not None:
+            answer_pings(liveness)
         yield
         await client.close()
         if reporter is not None:

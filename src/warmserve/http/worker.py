@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from multiprocessing.connection import Connection
 
 import uvicorn
 
@@ -20,13 +21,19 @@ from warmserve.process import die_with_parent
 from warmserve.settings import Settings
 
 
-def worker_main(settings: Settings, sock: socket.socket, runner_socket: str, index: int) -> None:
+def worker_main(
+    settings: Settings,
+    sock: socket.socket,
+    runner_socket: str,
+    index: int,
+    liveness: Connection | None = None,
+) -> None:
     die_with_parent()
     setup_logging(settings.log_level, f"http-{index}")
     client = RunnerClient(runner_socket)
     # One cache handle per worker process: LMDB maps and Redis sockets never cross a fork.
     cache = make_cache(settings, scope=os.path.dirname(runner_socket))
-    app = create_app(settings, client, HttpMetrics(), cache)
+    app = create_app(settings, client, HttpMetrics(), cache, liveness)
     config = uvicorn.Config(
         app,
         loop="uvloop",
