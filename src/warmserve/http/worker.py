@@ -7,6 +7,7 @@ small, and the model lives only in the runner.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from multiprocessing.connection import Connection
 
@@ -29,6 +30,9 @@ def worker_main(
     liveness: Connection | None = None,
 ) -> None:
     die_with_parent()
+    # Forked from the supervisor: drop its signal handlers (uvicorn installs its own).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
     setup_logging(settings.log_level, f"http-{index}")
     client = RunnerClient(runner_socket)
     # One cache handle per worker process: LMDB maps and Redis sockets never cross a fork.

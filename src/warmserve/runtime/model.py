@@ -12,6 +12,7 @@ from typing import Any
 
 from warmserve.errors import ModelLoadError
 from warmserve.registry import ModelVersion
+from warmserve.runtime.fastpath import numeric_fast_path
 
 log = logging.getLogger("warmserve.runtime")
 
@@ -24,6 +25,9 @@ class LoadedModel:
     loaded_at: float
     load_seconds: float
     signature: dict[str, Any] = field(default_factory=dict)
+    # Set when the fast numeric path applies (see runtime.fastpath).
+    numeric_columns: tuple[str, ...] | None = None
+    predict_fn: Any = None
 
     def describe(self) -> dict[str, Any]:
         """The JSON-able facts shown at GET /model."""
@@ -55,6 +59,7 @@ def load_model(version: ModelVersion) -> LoadedModel:
         load_seconds=0.0,
         signature=_signature_dict(metadata),
     )
+    loaded.numeric_columns, loaded.predict_fn = numeric_fast_path(pyfunc)
     warm_up(loaded)
     loaded.load_seconds = time.monotonic() - started
     return loaded

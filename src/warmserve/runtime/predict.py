@@ -16,6 +16,7 @@ import orjson
 
 from warmserve.errors import BadRequest, PredictionFailed, SchemaError, WarmserveError
 from warmserve.protocol import PredictRequest
+from warmserve.runtime.fastpath import fast_predict
 from warmserve.runtime.model import LoadedModel
 
 FORMAT_KEYS = {
@@ -98,6 +99,9 @@ def _predict_one(model: LoadedModel, request: PredictRequest) -> Outcome:
 
 
 def _predict(model: LoadedModel, fmt: str, data: Any, params: dict[str, Any] | None) -> Any:
+    fast = fast_predict(model, fmt, data, params)
+    if fast is not NotImplemented:
+        return fast
     frame = parse_input(model, fmt, data)
     try:
         return model.pyfunc.predict(frame, params=params)
