@@ -146,6 +146,8 @@ def test_runner_killed_under_load_fails_fast_and_recovers(four_workers: Server) 
         os.kill(old, signal.SIGKILL)
         wait_until(lambda: four_workers.runner_pid() != old, what="a new runner")
         four_workers.wait_ready()
+        # ready through one worker means every worker predicts: a worker that is
+        # between reconnect attempts reconnects at once instead of answering 503
         after = predict(four_workers, [{"x": 2.0}])
         stop.set()
         responses = load.result()

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from warmserve import __version__
 from warmserve.cache import PredictionCache
@@ -34,16 +35,15 @@ from warmserve.errors import (
     WarmserveError,
 )
 from warmserve.heartbeat import answer_pings
-from warmserve.http.codecs import decode_invocations, decode_predict
+from warmserve.http.answers import JSON, error_answer
+from warmserve.http.frontend import PredictFrontend
 from warmserve.http.observe import MetricsMiddleware
-from warmserve.http.service import CacheReporter, Prediction, PredictionService
+from warmserve.http.service import CacheReporter, PredictionService
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics, render, totals
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.http")
-
-JSON = "application/json"
 
 
 def json_response(
@@ -53,10 +53,8 @@ def json_response(
 
 
 def error_response(error: WarmserveError) -> Response:
-    headers = {}
-    if error.status == 503:
-        headers["Retry-After"] = str(max(1, round(error.retry_after or 1)))
-    return json_response(error.to_dict(), error.status, headers)
+    answer = error_answer(error)
+    return Response(answer.body, answer.status, answer.headers, media_type=JSON)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -77,7 +75,8 @@ def create_app(
     metrics: HttpMetrics | None = None,
     cache: PredictionCache | None = None,
     liveness: Connection | None = None,
-) -> FastAPI:
+) -> ASGIApp:
+    """The FastAPI app, behind the thin front that answers the prediction routes."""
     reporter = CacheReporter(cache, metrics) if cache and metrics else None
 
     @contextlib.asynccontextmanager
@@ -137,31 +136,25 @@ def create_app(
         """Prometheus text format, summed over every worker and the model process."""
         return Response(render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/invocations", tags=["predict"])
-    async def invocations(request: Request) -> Response:
-        """The MLflow scoring protocol: `mlflow models serve` clients work unchanged."""
+    # In a worker, POSTs to these two routes are answered by PredictFrontend before
+    # FastAPI sees them; these definitions document them and serve the same answer.
+    async def prediction(request: Request) -> Response:
         body = await read_body(request, limit)
-        model_input = decode_invocations(body, request.headers.get("content-type"))
-        prediction = await service.predict(model_input)
-        return Response(
-            b'{"predictions":' + prediction.body + b"}",
-            media_type=JSON,
-            headers=_prediction_headers(prediction, cache),
-        )
+        answer = await service.answer(request.url.path, body, request.headers.get("content-type"))
+        return Response(answer.body, answer.status, answer.headers, media_type=JSON)
 
-    @app.post("/predict", tags=["predict"])
-    async def predict(request: Request) -> Response:
-        """One record (a JSON object) or a list of records; answers with the model version."""
-        body = await read_body(request, limit)
-        model_input = decode_predict(body, request.headers.get("content-type"))
-        prediction = await service.predict(model_input)
-        described = client.model or {}
-        meta = orjson.dumps({"name": described.get("name"), "version": prediction.version})
-        return Response(
-            b'{"predictions":' + prediction.body + b',"model":' + meta + b"}",
-            media_type=JSON,
-            headers=_prediction_headers(prediction, cache),
-        )
+    app.add_api_route(
+        "/invocations", prediction, methods=["POST"], tags=["predict"],
+        summary="MLflow scoring protocol: `mlflow models serve` clients work unchanged",
+        openapi_extra=_body_doc(
+            {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}, csv=True
+        ),
+    )  # fmt: skip
+    app.add_api_route(
+        "/predict", prediction, methods=["POST"], tags=["predict"],
+        summary="One record (a JSON object) or a list of records; answers with the version",
+        openapi_extra=_body_doc({"a": 1.0, "b": 2.0}),
+    )  # fmt: skip
 
     @app.api_route("/reload", methods=["POST", "GET"], tags=["admin"])
     async def reload(request: Request, wait: bool = False) -> Response:
@@ -171,14 +164,14 @@ def create_app(
         result = await client.reload(wait, timeout)
         return json_response(result, 200 if wait else 202)
 
-    return app
+    return PredictFrontend(app, service, metrics)
 
 
-def _prediction_headers(prediction: Prediction, cache: PredictionCache | None) -> dict[str, str]:
-    headers = {"X-Model-Version": prediction.version}
-    if cache is not None:
-        headers["X-Cache"] = "hit" if prediction.cached else "miss"
-    return headers
+def _body_doc(example: Any, csv: bool = False) -> dict[str, Any]:
+    content: dict[str, Any] = {JSON: {"schema": {"type": "object"}, "example": example}}
+    if csv:
+        content["text/csv"] = {"schema": {"type": "string"}, "example": "a,b\n1.0,2.0\n"}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def _check_admin(settings: Settings, request: Request) -> None:

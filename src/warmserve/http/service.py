@@ -12,14 +12,19 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+import orjson
+
 from warmserve.cache import CachedPrediction, PredictionCache, cache_key
-from warmserve.errors import ModelNotAvailable
-from warmserve.http.codecs import ModelInput
+from warmserve.errors import ModelNotAvailable, PayloadTooLarge, WarmserveError
+from warmserve.http.answers import Answer, error_answer
+from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.http")
+
+READY_GRACE = 0.25  # seconds a request waits for a reconnecting worker before a 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,8 @@ class PredictionService:
 
     async def predict(self, model_input: ModelInput) -> Prediction:
         model = self.client.model
+        if model is None and await self.client.wait_ready(READY_GRACE):
+            model = self.client.model
         if model is None:
             raise ModelNotAvailable("model is not available", retry_after=1)
         cache = self.cache
@@ -62,6 +69,31 @@ class PredictionService:
                 key = cache_key(name, reply.version, *_parts(model_input))
             await cache.put(key, CachedPrediction(reply.body, reply.version))
         return Prediction(reply.body, reply.version, cached=False)
+
+    async def answer(self, route: str, body: bytes, content_type: str | None) -> Answer:
+        """The whole response to a POST on a prediction route; never raises."""
+        try:
+            if len(body) > self.settings.max_body_bytes:
+                raise PayloadTooLarge(
+                    f"the body exceeds the limit of {self.settings.max_body_bytes} bytes"
+                )
+            if route == "/predict":
+                prediction = await self.predict(decode_predict(body, content_type))
+                name = (self.client.model or {}).get("name")
+                meta = orjson.dumps({"name": name, "version": prediction.version})
+                payload = b'{"predictions":' + prediction.body + b',"model":' + meta + b"}"
+            else:
+                prediction = await self.predict(decode_invocations(body, content_type))
+                payload = b'{"predictions":' + prediction.body + b"}"
+        except WarmserveError as exc:
+            return error_answer(exc)
+        except Exception:
+            log.exception("unexpected error on POST %s", route)
+            return error_answer(WarmserveError("internal error while predicting"))
+        headers = {"X-Model-Version": prediction.version}
+        if self.cache is not None:
+            headers["X-Cache"] = "hit" if prediction.cached else "miss"
+        return Answer(200, payload, headers)
 
     def _count(self, backend: str, event: str) -> None:
         if self.metrics is not None:

@@ -40,6 +40,8 @@ class RunnerClient:
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._reconnect_now = asyncio.Event()
+        self._ready = asyncio.Event()  # connected and the runner serves a model
 
     # --- lifecycle --------------------------------------------------------------
     async def start(self) -> None:
@@ -60,6 +62,17 @@ class RunnerClient:
     @property
     def model(self) -> dict[str, Any] | None:
         return self.state.model if self.state is not None and self.connected else None
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for a served model, reconnecting at once if between
+        attempts: after a runner restart no request should fail just because this
+        worker's reconnect back-off had not come round yet."""
+        if self.model is not None:
+            return True
+        self._reconnect_now.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        return self.model is not None
 
     @property
     def in_flight(self) -> int:
@@ -98,11 +111,9 @@ class RunnerClient:
     async def _call(self, request_id: int, message: protocol.Message, timeout: float) -> Any:
         writer = self._writer
         if writer is None:
-            if self.state is None:
-                raise errors.ModelNotAvailable(
-                    "model is not available: the model process is starting", retry_after=1
-                )
-            raise errors.RunnerUnavailable("the model process is restarting", retry_after=1)
+            raise errors.RunnerUnavailable(
+                "the model process is not reachable (starting or restarting)", retry_after=1
+            )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
@@ -122,7 +133,9 @@ class RunnerClient:
             try:
                 reader, writer = await asyncio.open_unix_connection(self.socket_path)
             except OSError:
-                await asyncio.sleep(delay)
+                self._reconnect_now.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._reconnect_now.wait(), delay)
                 delay = min(RECONNECT_MAX, delay * 2)
                 continue
             delay = RECONNECT_MIN
@@ -132,6 +145,9 @@ class RunnerClient:
                 await self._read_loop(reader)
             finally:
                 self._writer = None
+                # The next runner may serve nothing yet: never report the last one's model.
+                self.state = None
+                self._ready.clear()
                 writer.close()
                 self._fail_all(
                     errors.RunnerUnavailable(
@@ -147,6 +163,10 @@ class RunnerClient:
                 message = await protocol.read_message(reader)
                 if isinstance(message, ModelState):
                     self.state = message
+                    if message.model is not None:
+                        self._ready.set()
+                    else:
+                        self._ready.clear()
                     continue
                 future = self._pending.get(message.id)
                 if future is not None and not future.done():

@@ -1,0 +1,38 @@
+"""What the HTTP layer sends back, independent of the framework that sends it.
+
+``error_answer`` is the single place that turns a domain error into a response:
+the FastAPI exception handler and the prediction front both use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+from warmserve.errors import WarmserveError
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """ASGI header list, with the content type and length."""
+        raw = [
+            (b"content-type", JSON.encode()),
+            (b"content-length", str(len(self.body)).encode()),
+        ]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        return raw
+
+
+def error_answer(error: WarmserveError) -> Answer:
+    headers = {}
+    if error.status == 503:
+        headers["Retry-After"] = str(max(1, round(error.retry_after or 1)))
+    return Answer(error.status, orjson.dumps(error.to_dict()), headers)
