@@ -1,0 +1,120 @@
+"""Register the benchmark models in a local MLflow registry (skipped when up to date).
+
+Run by ``bench/throughput.py`` in a subprocess, so the orchestrator itself never
+imports MLflow or scikit-learn (it stays small and quiet while it measures).
+
+    .venv/bin/python bench/prepare_registry.py --home bench/.home
+
+A model is trained again when the version behind its alias was made by another
+*recipe*: the bench parameters plus the source of warmserve's training module.
+So a change to how warmserve builds pipelines is never benchmarked on a stale
+model left in bench/.home.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow.sklearn
+from sklearn.pipeline import Pipeline
+
+from warmserve.errors import ModelNotAvailable
+from warmserve.registry import connect, resolve, training
+from warmserve.registry.training import train_synthetic
+from warmserve.settings import Settings
+
+ALIAS = "production"
+N_FEATURES = 20
+RECIPE_TAG = "bench_recipe"
+MARKER = "BENCH_MODELS "
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    name: str
+    estimator: str
+    n_estimators: int | None = None
+    max_depth: int | None = None
+
+    @property
+    def source(self) -> str:
+        return f"models:/{self.name}@{ALIAS}"
+
+    def recipe(self) -> str:
+        text = repr(self) + inspect.getsource(training)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+MODELS = {
+    "lr": BenchModel("bench-lr", "logistic"),
+    "rf": BenchModel("bench-rf", "random_forest", n_estimators=200, max_depth=12),
+}
+
+
+def current_recipe(settings: Settings, model: BenchModel) -> tuple[str, str | None] | None:
+    """(version, its recipe tag) behind the alias, or None if there is none."""
+    client = connect(settings)
+    try:
+        version = resolve(model.source, client).version
+    except ModelNotAvailable:
+        return None
+    tags = client.get_model_version(model.name, version).tags or {}
+    return version, tags.get(RECIPE_TAG)
+
+
+def ensure_model(settings: Settings, model: BenchModel) -> dict[str, Any]:
+    """Train and register ``model`` unless its alias already points at this recipe."""
+    recipe = model.recipe()
+    found = current_recipe(settings, model)
+    if found is not None and found[1] == recipe:
+        version, action = found[0], "already registered"
+    else:
+        result = train_synthetic(
+            settings,
+            name=model.name,
+            estimator=model.estimator,
+            n_features=N_FEATURES,
+            n_estimators=model.n_estimators,
+            max_depth=model.max_depth,
+            promote=ALIAS,
+        )
+        connect(settings).set_model_version_tag(model.name, result.version, RECIPE_TAG, recipe)
+        version = result.version
+        action = f"trained ({result.metric_name} {result.metric_value:.3f})"
+    print(f"{model.source} -> version {version}: {action}", flush=True)
+    return {
+        "name": model.name,
+        "version": version,
+        "recipe": recipe,
+        "pipeline": describe(f"models:/{model.name}/{version}"),
+    }
+
+
+def describe(uri: str) -> str:
+    """The estimator chain of a logged scikit-learn model, e.g. StandardScaler -> LR."""
+    estimator = mlflow.sklearn.load_model(uri)
+    if isinstance(estimator, Pipeline):
+        return " -> ".join(type(step).__name__ for _, step in estimator.steps)
+    return type(estimator).__name__
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, required=True, help="WARMSERVE_HOME of the bench")
+    parser.add_argument("--models", default="lr,rf", help="comma-separated: lr, rf")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    settings = Settings(home=args.home, tracking_uri=None)
+    described = {key: ensure_model(settings, MODELS[key]) for key in args.models.split(",")}
+    print(MARKER + json.dumps(described), flush=True)
+
+
+if __name__ == "__main__":
+    main()
