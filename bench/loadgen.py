@@ -42,7 +42,13 @@ def threads_for(connections: int) -> int:
     return 1 if connections < 2 else 2
 
 
-def run_wrk(url: str, connections: int, seconds: int, body_file: Path) -> WrkResult:
+def run_wrk(
+    url: str,
+    connections: int,
+    seconds: int,
+    body_file: Path,
+    extra_env: dict[str, str] | None = None,
+) -> WrkResult:
     """Run wrk against POST ``url`` for ``seconds``; raise LoadError if it fails."""
     threads = threads_for(connections)
     command = [
@@ -56,7 +62,7 @@ def run_wrk(url: str, connections: int, seconds: int, body_file: Path) -> WrkRes
         str(LUA),
         url,
     ]
-    env = {**os.environ, "WRK_BODY_FILE": str(body_file)}
+    env = {**os.environ, "WRK_BODY_FILE": str(body_file), **(extra_env or {})}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         done = subprocess.run(

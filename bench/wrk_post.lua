@@ -11,6 +11,30 @@ wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = "application/json"
 
+-- Hit-rate mode (bench/cache_http.py): with $WRK_POOL_FILE (one JSON body per
+-- line) and $WRK_HIT_RATE, that share of requests repeats a pooled body (cache
+-- hits once warmed) and the rest carry a row never sent before (misses).
+local pool_path = os.getenv("WRK_POOL_FILE")
+if pool_path then
+  local pool = {}
+  for line in io.lines(pool_path) do pool[#pool + 1] = line end
+  local hit_rate = tonumber(os.getenv("WRK_HIT_RATE") or "0.9")
+  local sent = 0
+  local tag = tostring({}):match("0x(%x+)") or "0"  -- differs per wrk thread
+  function request()
+    local body
+    if math.random() < hit_rate then
+      body = pool[math.random(1, #pool)]
+    else
+      sent = sent + 1
+      local value = tonumber(tag, 16) % 1000003 + sent / 1e7
+      body = pool[1]:gsub("%[%[[^%]]*%]%]", "[[" .. string.format("%.7f", value)
+        .. string.rep(",0.5", 19) .. "]]", 1)
+    end
+    return wrk.format(nil, nil, nil, body)
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   local parts = {

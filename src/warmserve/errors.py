@@ -63,11 +63,6 @@ class RunnerUnavailable(WarmserveError):
     error_code = "RUNNER_UNAVAILABLE"
 
 
-class Overloaded(WarmserveError):
-    status = 503
-    error_code = "OVERLOADED"
-
-
 class ShuttingDown(WarmserveError):
     status = 503
     error_code = "SHUTTING_DOWN"
@@ -108,7 +103,6 @@ BY_CODE: dict[str, type[WarmserveError]] = {
         NotFound,
         ModelNotAvailable,
         RunnerUnavailable,
-        Overloaded,
         ShuttingDown,
         DeadlineExceeded,
         PredictionFailed,

@@ -36,7 +36,6 @@ class ControlKind(enum.IntEnum):
     RELOAD = 3
     RELOADED = 4
     SHUTDOWN = 5
-    HELLO = 6
 
 
 @dataclass(slots=True)

@@ -51,7 +51,6 @@ class Settings(BaseSettings):
     )
 
     # --- model runner -----------------------------------------------------------
-    runners: int = Field(default=1, ge=1, le=32, description="Model processes (forked after load).")
     max_batch_size: int = Field(default=64, ge=1, description="Most rows in one predict call.")
     max_batch_delay_ms: float = Field(
         default=1.0, ge=0, description="Longest wait for batch-mates when requests are queued."
