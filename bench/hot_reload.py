@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support import Server, wait_until
+from support import Load, Server, wait_until
 from warmserve.registry import connect, train_synthetic
 from warmserve.settings import Settings
 
@@ -32,7 +29,7 @@ ROW = {"dataframe_split": {"columns": [f"f{i}" for i in range(20)], "data": [[0.
 
 def prepare(settings: Settings) -> tuple[str, str]:
     client = connect(settings)
-    versions = [v.version for v in client.search_model_versions(f"name='{NAME}'")]
+    versions = [str(v.version) for v in client.search_model_versions(f"name='{NAME}'")]
     while len(versions) < 2:
         versions.append(train_synthetic(settings, name=NAME, estimator="logistic").version)
     first, second = sorted(versions, key=int)[:2]
@@ -43,41 +40,6 @@ def prepare(settings: Settings) -> tuple[str, str]:
 def serving(server: Server) -> str | None:
     model = server.client.get("/model").json().get("model") or {}
     return model.get("version")
-
-
-class Traffic:
-    """Closed-loop clients recording (start time, latency, status, version)."""
-
-    def __init__(self, url: str, clients: int) -> None:
-        self.url = url
-        self.samples: list[tuple[float, float, int, str | None]] = []
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.loop) for _ in range(clients)]
-        for thread in self.threads:
-            thread.start()
-
-    def loop(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=60) as client:
-            while not self.stop.is_set():
-                started = time.monotonic()
-                response = client.post("/invocations", json=ROW)
-                elapsed = time.monotonic() - started
-                with self.lock:
-                    self.samples.append(
-                        (
-                            started,
-                            elapsed,
-                            response.status_code,
-                            response.headers.get("x-model-version"),
-                        )
-                    )
-
-    def finish(self) -> list[tuple[float, float, int, str | None]]:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(60)
-        return self.samples
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -94,7 +56,7 @@ def measure_interval(
                     "--poll-interval", str(interval))  # fmt: skip
     try:
         server.wait_ready()
-        traffic = Traffic(server.url, clients)
+        traffic = Load(server.url, ROW, clients)
         delays: list[float] = []
         windows: list[tuple[float, float]] = []
         target_index = 1
@@ -114,13 +76,14 @@ def measure_interval(
         samples = traffic.finish()
     finally:
         server.stop()
-    in_swap = [lat for start, lat, _, _ in samples if any(a <= start <= b for a, b in windows)]
-    steady = [lat for start, lat, _, _ in samples if not any(a <= start <= b for a, b in windows)]
+    swapping = [any(a <= s.started <= b for a, b in windows) for s in samples]
+    in_swap = [s.latency for s, during in zip(samples, swapping, strict=True) if during]
+    steady = [s.latency for s, during in zip(samples, swapping, strict=True) if not during]
     return {
         "interval": interval,
         "delay_median": statistics.median(delays),
         "delay_max": max(delays),
-        "failed": sum(1 for _, _, status, _ in samples if status != 200),
+        "failed": sum(1 for s in samples if s.status != 200),
         "requests": len(samples),
         "steady_p50": percentile(steady, 0.5) * 1000,
         "steady_p99": percentile(steady, 0.99) * 1000,

@@ -11,8 +11,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +286,49 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
     finally:
         client.close()
     return proc
+
+
+@dataclass(frozen=True)
+class Sample:
+    started: float  # time.monotonic()
+    latency: float  # seconds
+    status: int
+    version: str | None
+    text: str
+
+
+class Load:
+    """Closed-loop clients POSTing ``body`` to /invocations until ``finish()``."""
+
+    def __init__(self, url: str, body: dict[str, Any], clients: int = 16) -> None:
+        self.url = url
+        self.body = body
+        self.samples: list[Sample] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._loop) for _ in range(clients)]
+        for thread in self.threads:
+            thread.start()
+
+    def _loop(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            while not self.stop.is_set():
+                started = time.monotonic()
+                response = client.post("/invocations", json=self.body)
+                sample = Sample(
+                    started, time.monotonic() - started, response.status_code,
+                    response.headers.get("x-model-version"), response.text[:200],
+                )  # fmt: skip
+                with self.lock:
+                    self.samples.append(sample)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.samples)
+
+    def finish(self) -> list[Sample]:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(90)
+            assert not thread.is_alive(), "a client hung"
+        return self.samples

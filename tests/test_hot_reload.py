@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
 from support import (
     MODELS,
+    Load,
     MlflowServer,
     Server,
     register_code_model,
@@ -35,40 +34,6 @@ def move_alias(settings: Settings, name: str, version: str) -> None:
     connect(settings).set_registered_model_alias(name, "production", version)
 
 
-class Load:
-    """16 clients in closed loops, recording (status, version) of every response."""
-
-    def __init__(self, server: Server, clients: int = 16) -> None:
-        self.server = server
-        self.results: list[tuple[int, str | None, str]] = []
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._loop) for _ in range(clients)]
-        for thread in self.threads:
-            thread.start()
-
-    def _loop(self) -> None:
-        with httpx.Client(base_url=self.server.url, timeout=60) as client:
-            while not self.stop.is_set():
-                response = client.post("/invocations", json={"dataframe_records": [{"x": 1.0}]})
-                with self.lock:
-                    self.results.append(
-                        (response.status_code, response.headers.get("x-model-version"),
-                         response.text[:200])
-                    )  # fmt: skip
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.results)
-
-    def finish(self) -> list[tuple[int, str | None, str]]:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(90)
-            assert not thread.is_alive(), "a client hung"
-        return self.results
-
-
 def served(server: Server) -> dict[str, object]:
     return server.client.get("/model").json()
 
@@ -80,7 +45,7 @@ def test_alias_moves_under_steady_load_with_zero_failed_requests(tmp_path: Path)
     server = Server(home, "--model", "models:/swap@production", "--workers", "2", *POLL)
     try:
         server.wait_ready()
-        load = Load(server)
+        load = Load(server.url, {"dataframe_records": [{"x": 1.0}]})
         pointed = ["1"]
         for step in ("new", "new", "broken", "rollback", "new"):
             mark = load.count()
@@ -107,9 +72,9 @@ def test_alias_moves_under_steady_load_with_zero_failed_requests(tmp_path: Path)
         results = load.finish()
     finally:
         assert server.stop() == 0
-    failed = [r for r in results if r[0] != 200]
+    failed = [r for r in results if r.status != 200]
     assert failed == [], failed[:5]
-    versions = {version for _, version, _ in results}
+    versions = {r.version for r in results}
     assert versions <= set(pointed), (versions, pointed)
     assert len(versions) >= 3  # the stream really spanned the swaps
     assert "this version is broken" in server.log()
