@@ -47,6 +47,10 @@ class HttpMetrics:
             ["backend"], multiprocess_mode="max", registry=None,
         )  # fmt: skip
 
+    def record(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
 
 class RunnerMetrics:
     def __init__(self) -> None:

@@ -7,7 +7,7 @@ it is decided once, by :func:`warmserve.cache.make_cache`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
 
@@ -77,15 +77,7 @@ class Counters:
         self, evictions: int = 0, entries: int | None = None, size_bytes: int | None = None
     ) -> CacheStats:
         return CacheStats(
-            hits=self.hits,
-            misses=self.misses,
-            puts=self.puts,
-            evictions=evictions,
-            errors=self.errors,
-            rejected=self.rejected,
-            dropped=self.dropped,
-            entries=entries,
-            size_bytes=size_bytes,
+            **asdict(self), evictions=evictions, entries=entries, size_bytes=size_bytes
         )
 
 

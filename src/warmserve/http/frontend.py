@@ -48,8 +48,7 @@ class PredictFrontend:
         finally:
             if metrics is not None:
                 metrics.in_flight.dec()
-                metrics.requests.labels(path, str(status)).inc()
-                metrics.latency.labels(path).observe(time.perf_counter() - started)
+                metrics.record(path, status, time.perf_counter() - started)
 
     async def _answer(self, scope: Scope, receive: Receive, path: str) -> Answer:
         content_type: str | None = None

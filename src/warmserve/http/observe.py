@@ -37,5 +37,4 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_record)
         finally:
             metrics.in_flight.dec()
-            metrics.requests.labels(route, str(status)).inc()
-            metrics.latency.labels(route).observe(time.perf_counter() - started)
+            metrics.record(route, status, time.perf_counter() - started)

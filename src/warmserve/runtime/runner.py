@@ -70,6 +70,7 @@ class Runner:
         self._predict_executor = ThreadPoolExecutor(1, thread_name_prefix="predict")
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._idle = asyncio.Event()  # nothing queued and no predict running
 
     # --- lifecycle --------------------------------------------------------------
     async def serve(self) -> None:
@@ -100,9 +101,8 @@ class Runner:
         self._predict_executor.shutdown(wait=False, cancel_futures=True)
 
     async def _drain(self, grace: float) -> None:
-        deadline = time.monotonic() + grace
-        while (self.queue or self.busy_since is not None) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
 
     # --- connections ------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -176,6 +176,7 @@ class Runner:
         idle = self.busy_since is None and not self.queue
         self.queue.append(Pending(request, writer, key, rows, time.monotonic(), idle))
         self.metrics.queue_depth.inc()
+        self._idle.clear()
         self._wake.set()
 
     async def _batch_loop(self) -> None:
@@ -183,6 +184,8 @@ class Runner:
         while True:
             plan = plan_batch(self.queue, time.monotonic(), self.free_since, self.policy)
             if not plan.take:
+                if not self.queue:
+                    self._idle.set()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), plan.wait)
