@@ -7,7 +7,6 @@ mapped by the single handler below to ``{"error_code", "message"}``.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
@@ -25,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from warmserve import __version__
+from warmserve.auth import bearer_token_matches
 from warmserve.cache import PredictionCache
 from warmserve.errors import (
     BadRequest,
@@ -175,12 +175,7 @@ def _body_doc(example: Any, csv: bool = False) -> dict[str, Any]:
 
 
 def _check_admin(settings: Settings, request: Request) -> None:
-    if settings.admin_token is None:
-        return
-    expected = settings.admin_token.get_secret_value()
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+    if not bearer_token_matches(request.headers.get("authorization"), settings.admin_token):
         raise Unauthorized("this endpoint requires 'Authorization: Bearer <WARMSERVE_ADMIN_TOKEN>'")
 
 

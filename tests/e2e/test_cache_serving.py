@@ -14,8 +14,16 @@ import httpx
 import pytest
 import redis
 
-from support import Server, calls, free_port, register_recorder, start_redis, wait_until
-from test_metrics import samples, value
+from support import (
+    Server,
+    calls,
+    free_port,
+    register_recorder,
+    samples,
+    start_redis,
+    value,
+    wait_until,
+)
 from warmserve.cache import cache_key
 from warmserve.settings import Settings
 

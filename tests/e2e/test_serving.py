@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support import Server, register_recorder, wait_until
+from support import IRIS_ROW, Server, cli, register_recorder, wait_until
 from warmserve.settings import Settings
-
-IRIS_ROW = {
-    "sepal_length_cm": 5.1,
-    "sepal_width_cm": 3.5,
-    "petal_length_cm": 1.4,
-    "petal_width_cm": 0.2,
-}
-
-
-def cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "WARMSERVE_HOME": str(home)}
-    result = subprocess.run(
-        [sys.executable, "-m", "warmserve", *args],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr + result.stdout
-    return result
 
 
 @pytest.fixture(scope="module")

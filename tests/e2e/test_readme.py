@@ -14,8 +14,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from support import ROOT, Server
-from test_serving import cli
+from support import ROOT, Server, cli
 from warmserve.settings import Settings
 
 MARKER = "<!-- readme-test -->"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support import MlflowServer, Server
-from test_serving import IRIS_ROW, cli
+from support import IRIS_ROW, MlflowServer, Server, cli
 
 
 @pytest.fixture(scope="module")

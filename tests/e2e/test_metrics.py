@@ -8,23 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
-from support import Server, register_recorder, wait_until
+from support import Server, register_recorder, samples, value, wait_until
 from warmserve.settings import Settings
-
-
-def samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = server.client.get("/metrics").text
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-def value(found: dict, metric: str, **labels: str) -> float:
-    return found.get((metric, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_count_every_request_across_four_workers(tmp_path: Path) -> None:

@@ -1,0 +1,29 @@
+"""Shared fixtures and the two test layers.
+
+``tests/unit`` holds in-process tests of each seam (seconds); ``tests/e2e`` holds tests
+with real processes and real services (minutes). Each test is marked with its layer,
+so ``pytest -m unit`` runs the fast layer alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = Path(str(item.fspath)).resolve().relative_to(TESTS).parts[0]
+        if layer in ("unit", "e2e"):
+            item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A fresh WARMSERVE_HOME (embedded SQLite registry + artifacts) for one test."""
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
