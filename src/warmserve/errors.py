@@ -11,10 +11,13 @@ class WarmserveError(Exception):
     status: int = 500
     error_code: str = "INTERNAL_ERROR"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, version: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.version = version  # the model version that answered, when one did
 
     def to_dict(self) -> dict[str, str]:
         return {"error_code": self.error_code, "message": self.message}
@@ -47,6 +50,11 @@ class Unauthorized(WarmserveError):
 class NotFound(WarmserveError):
     status = 404
     error_code = "NOT_FOUND"
+
+
+class MethodNotAllowed(WarmserveError):
+    status = 405
+    error_code = "METHOD_NOT_ALLOWED"
 
 
 class ModelNotAvailable(WarmserveError):
@@ -101,6 +109,7 @@ BY_CODE: dict[str, type[WarmserveError]] = {
         UnsupportedMediaType,
         Unauthorized,
         NotFound,
+        MethodNotAllowed,
         ModelNotAvailable,
         RunnerUnavailable,
         ShuttingDown,
@@ -112,7 +121,7 @@ BY_CODE: dict[str, type[WarmserveError]] = {
 }
 
 
-def from_code(code: str, message: str) -> WarmserveError:
+def from_code(code: str, message: str, version: str | None = None) -> WarmserveError:
     """Rebuild a domain error from its wire form (unknown codes become 500s)."""
     cls = BY_CODE.get(code, WarmserveError)
-    return cls(message)
+    return cls(message, version=version)

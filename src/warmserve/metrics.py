@@ -16,10 +16,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-PREDICT_ROUTES = ("/invocations", "/predict")
-ROUTES = frozenset(
-    {*PREDICT_ROUTES, "/model", "/reload", "/metrics", "/health/live", "/health/ready"}
-)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -80,6 +76,11 @@ class RunnerMetrics:
         self.registry_errors = Counter(
             "warmserve_registry_errors", "Failed registry checks.", registry=None
         )
+        self.cancelled = Counter(
+            "warmserve_cancelled_requests",
+            "Requests dropped before the model worked on them because their client had gone.",
+            registry=None,
+        )
 
 
 class SupervisorMetrics:
@@ -92,24 +93,28 @@ class SupervisorMetrics:
     def process_died(pid: int | None) -> None:
         """Drop a dead child's live gauges (in-flight, queue depth, model info)."""
         if pid is not None and os.environ.get(MULTIPROC_ENV):
-            mark_process_dead(pid)
+            mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def _collect() -> Iterable[Any]:
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry.collect()
 
 
 def render() -> bytes:
     """The Prometheus text exposition of every process's metrics."""
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
 
 
-def totals() -> dict[str, float]:
-    """Server-wide totals for GET /model (the state no single worker holds)."""
+def totals(predict_routes: Iterable[str]) -> dict[str, float]:
+    """Server-wide totals for GET /model (the state no single worker holds).
+
+    ``predict_routes``: the route labels whose 200s count as predictions served.
+    """
+    predict = frozenset(predict_routes)
     found = {"predictions_served": 0.0, "requests": 0.0, "cache_hits": 0.0, "batches": 0.0}
     if not os.environ.get(MULTIPROC_ENV):
         return found
@@ -117,7 +122,7 @@ def totals() -> dict[str, float]:
         for sample in family.samples:
             if sample.name == "warmserve_requests_total":
                 found["requests"] += sample.value
-                if sample.labels["route"] in PREDICT_ROUTES and sample.labels["status"] == "200":
+                if sample.labels["route"] in predict and sample.labels["status"] == "200":
                     found["predictions_served"] += sample.value
             elif sample.name == "warmserve_cache_events_total" and sample.labels["event"] == "hit":
                 found["cache_hits"] += sample.value

@@ -46,14 +46,36 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token required by admin endpoints (/reload)."
     )
+    replica_name: str | None = Field(
+        default=None,
+        description="Name sent as X-Replica on prediction answers (default: the host name).",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted."
+    )
+    max_rows: int = Field(
+        default=1_000_000, ge=1, description="Most rows in one prediction request."
+    )
+    max_columns: int = Field(
+        default=10_000, ge=1, description="Most columns (or record fields) in one request."
+    )
+    max_input_depth: int = Field(
+        default=32,
+        ge=2,
+        le=200,
+        description="Deepest nesting of lists and objects accepted in a request body.",
     )
 
     # --- model runner -----------------------------------------------------------
     max_batch_size: int = Field(default=64, ge=1, description="Most rows in one predict call.")
     max_batch_delay_ms: float = Field(
         default=1.0, ge=0, description="Longest wait for batch-mates when requests are queued."
+    )
+    chunk_rows: int = Field(
+        default=1024,
+        ge=1,
+        description="A larger request is predicted in parts of this many rows, so other "
+        "requests interleave with it.",
     )
     request_timeout: float = Field(
         default=30.0, gt=0, description="Seconds before a prediction answers 504."
@@ -124,6 +146,12 @@ class Settings(BaseSettings):
     @property
     def max_batch_delay(self) -> float:
         return self.max_batch_delay_ms / 1000.0
+
+    def replica(self) -> str:
+        """This replica's name in answers: the setting, else the host name."""
+        import socket
+
+        return self.replica_name or socket.gethostname()
 
     def is_loopback(self) -> bool:
         return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")

@@ -20,19 +20,28 @@ class Answer:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = JSON
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """ASGI header list, with the content type and length."""
         raw = [
-            (b"content-type", JSON.encode()),
+            (b"content-type", self.media_type.encode("latin-1")),
             (b"content-length", str(len(self.body)).encode()),
         ]
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
         return raw
 
 
-def error_answer(error: WarmserveError) -> Answer:
+def error_headers(error: WarmserveError) -> dict[str, str]:
     headers = {}
     if error.status == 503:
         headers["Retry-After"] = str(max(1, round(error.retry_after or 1)))
-    return Answer(error.status, orjson.dumps(error.to_dict()), headers)
+    if error.version is not None:
+        headers["X-Model-Version"] = error.version
+    return headers
+
+
+def error_answer(error: WarmserveError, extra: dict[str, str] | None = None) -> Answer:
+    return Answer(
+        error.status, orjson.dumps(error.to_dict()), {**error_headers(error), **(extra or {})}
+    )

@@ -1,14 +1,16 @@
-"""The FastAPI app of one HTTP worker: thin routes over the runner client.
+"""The ASGI app of one HTTP worker: the thin prediction front over FastAPI.
 
-Routes decode, call one function, encode. Every failure is a WarmserveError
-mapped by the single handler below to ``{"error_code", "message"}``.
+Routes come from the route table (``http/routes.py``): prediction routes are
+answered by the front, the others are registered here by name. Every failure
+is a WarmserveError mapped by the single handler below to
+``{"error_code", "message"}``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -28,22 +30,30 @@ from warmserve.auth import bearer_token_matches
 from warmserve.cache import PredictionCache
 from warmserve.errors import (
     BadRequest,
+    MethodNotAllowed,
     ModelNotAvailable,
     NotFound,
-    PayloadTooLarge,
     Unauthorized,
     WarmserveError,
 )
 from warmserve.heartbeat import answer_pings
-from warmserve.http.answers import JSON, error_answer
+from warmserve.http import openapi
+from warmserve.http.answers import JSON, error_headers
 from warmserve.http.frontend import PredictFrontend
+from warmserve.http.limits import InputLimits
 from warmserve.http.observe import MetricsMiddleware
+from warmserve.http.routes import PREDICT_ROUTES, ROUTES, RouteTable
 from warmserve.http.service import CacheReporter, PredictionService
+from warmserve.http.views import model_view
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics, render, totals
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.http")
+
+TITLE = "warmserve"
+DESCRIPTION = "Serves an MLflow model kept warm in a dedicated model process."
+RELOAD_WAIT_TIMEOUT = 600.0
 
 
 def json_response(
@@ -52,21 +62,15 @@ def json_response(
     return Response(orjson.dumps(content), status, headers, media_type=JSON)
 
 
-def error_response(error: WarmserveError) -> Response:
-    answer = error_answer(error)
-    return Response(answer.body, answer.status, answer.headers, media_type=JSON)
+def error_response(error: WarmserveError, headers: dict[str, str] | None = None) -> Response:
+    body = orjson.dumps(error.to_dict())
+    return Response(
+        body, error.status, {**error_headers(error), **(headers or {})}, media_type=JSON
+    )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
-    return bytes(body)
+def limits_of(settings: Settings) -> InputLimits:
+    return InputLimits(settings.max_rows, settings.max_columns, settings.max_input_depth)
 
 
 def create_app(
@@ -78,6 +82,7 @@ def create_app(
 ) -> ASGIApp:
     """The FastAPI app, behind the thin front that answers the prediction routes."""
     reporter = CacheReporter(cache, metrics) if cache and metrics else None
+    table = RouteTable(ROUTES)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,89 +99,77 @@ def create_app(
             await cache.close()
 
     app = FastAPI(
-        title="warmserve",
+        title=TITLE,
         version=__version__,
-        description="Serves an MLflow model kept warm in a dedicated model process.",
+        description=DESCRIPTION,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
         lifespan=lifespan,
     )
     service = PredictionService(settings, client, cache, metrics)
     if metrics is not None:
-        app.add_middleware(MetricsMiddleware, metrics=metrics)
+        app.add_middleware(MetricsMiddleware, metrics=metrics, table=table)
     _install_error_handlers(app)
-    _install_docs(app)
-    limit = settings.max_body_bytes
+    _install_docs(app, client)
+    handlers = _handlers(settings, client)
+    for route in ROUTES:
+        if route.predict is None:
+            app.add_api_route(
+                route.path, handlers[route.name], methods=[route.method], include_in_schema=False
+            )
+    return PredictFrontend(app, service, metrics, table, limits_of(settings))
 
-    @app.get("/health/live", tags=["health"])
+
+def _handlers(
+    settings: Settings, client: RunnerClient
+) -> dict[str, Callable[..., Awaitable[Response]]]:
+    """The FastAPI-served routes of the table, by route name."""
+
     async def live() -> Response:
         return json_response({"status": "alive"})
 
-    @app.get("/health/ready", tags=["health"])
     async def ready() -> Response:
-        if client.model is None:
+        served = client.served()
+        if served is None:
+            state = client.state()
+            if state is not None and not state.status.healthy:
+                raise ModelNotAvailable("the model process is being replaced", retry_after=1)
             raise ModelNotAvailable("model is not available", retry_after=1)
-        return json_response({"status": "ready", "version": client.model["version"]})
+        return json_response({"status": "ready", "version": served.version})
 
-    @app.get("/model", tags=["model"])
     async def model() -> Response:
-        state = client.state
-        return json_response(
-            {
-                "ready": client.model is not None,
-                "model": client.model,
-                **(state.status if state is not None else {"source": settings.model}),
-                "runner": await client.ping(timeout=2.0),
-                "totals": totals(),
-            }
+        pong = await client.ping(timeout=2.0)
+        view = model_view(
+            client.state(), pong, totals([r.path for r in PREDICT_ROUTES]), settings.model
         )
+        return json_response(view)
 
-    @app.get("/metrics", tags=["health"])
     async def prometheus() -> Response:
-        """Prometheus text format, summed over every worker and the model process."""
         return Response(render(), media_type=CONTENT_TYPE_LATEST)
 
-    # In a worker, POSTs to these two routes are answered by PredictFrontend before
-    # FastAPI sees them; these definitions document them and serve the same answer.
-    async def prediction(request: Request) -> Response:
-        body = await read_body(request, limit)
-        answer = await service.answer(request.url.path, body, request.headers.get("content-type"))
-        return Response(answer.body, answer.status, answer.headers, media_type=JSON)
-
-    app.add_api_route(
-        "/invocations", prediction, methods=["POST"], tags=["predict"],
-        summary="MLflow scoring protocol: `mlflow models serve` clients work unchanged",
-        openapi_extra=_body_doc(
-            {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}, csv=True
-        ),
-    )  # fmt: skip
-    app.add_api_route(
-        "/predict", prediction, methods=["POST"], tags=["predict"],
-        summary="One record (a JSON object) or a list of records; answers with the version",
-        openapi_extra=_body_doc({"a": 1.0, "b": 2.0}),
-    )  # fmt: skip
-
-    @app.api_route("/reload", methods=["POST", "GET"], tags=["admin"])
     async def reload(request: Request, wait: bool = False) -> Response:
-        """Check the model source now; `wait=true` answers after the check."""
-        _check_admin(settings, request)
-        timeout = settings.request_timeout if not wait else max(settings.request_timeout, 600)
+        if not bearer_token_matches(request.headers.get("authorization"), settings.admin_token):
+            raise Unauthorized(
+                "this endpoint requires 'Authorization: Bearer <WARMSERVE_ADMIN_TOKEN>'"
+            )
+        timeout = settings.request_timeout if not wait else RELOAD_WAIT_TIMEOUT
         result = await client.reload(wait, timeout)
-        return json_response(result, 200 if wait else 202)
+        body = (
+            {"version": result.version, "error": result.error}
+            if wait
+            else {"version": result.version}
+        )
+        return json_response(body, 200 if wait else 202)
 
-    return PredictFrontend(app, service, metrics)
-
-
-def _body_doc(example: Any, csv: bool = False) -> dict[str, Any]:
-    content: dict[str, Any] = {JSON: {"schema": {"type": "object"}, "example": example}}
-    if csv:
-        content["text/csv"] = {"schema": {"type": "string"}, "example": "a,b\n1.0,2.0\n"}
-    return {"requestBody": {"required": True, "content": content}}
-
-
-def _check_admin(settings: Settings, request: Request) -> None:
-    if not bearer_token_matches(request.headers.get("authorization"), settings.admin_token):
-        raise Unauthorized("this endpoint requires 'Authorization: Bearer <WARMSERVE_ADMIN_TOKEN>'")
+    return {
+        "live": live,
+        "ready": ready,
+        "model": model,
+        "metrics": prometheus,
+        "reload": reload,
+        "reload_get": reload,
+    }
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -195,10 +188,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             return error_response(NotFound(f"no route {request.method} {request.url.path}"))
+        if exc.status_code == 405:
+            return error_response(
+                MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}"),
+                dict(exc.headers or {}),
+            )
         error = WarmserveError(str(exc.detail))
         error.status = exc.status_code
-        error.error_code = "METHOD_NOT_ALLOWED" if exc.status_code == 405 else "HTTP_ERROR"
-        return error_response(error)
+        error.error_code = "HTTP_ERROR"
+        return error_response(error, dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -206,11 +204,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(WarmserveError(f"internal error: {type(exc).__name__}"))
 
 
-def _install_docs(app: FastAPI) -> None:
-    """Swagger UI from the swagger-ui-bundle package: /docs works with no internet."""
+def _install_docs(app: FastAPI, client: RunnerClient) -> None:
+    """/openapi.json from the route table, and Swagger UI from the swagger-ui-bundle
+    package: /docs works with no internet."""
     from swagger_ui_bundle import swagger_ui_path
 
     app.mount("/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi_json() -> Response:
+        served = client.served()
+        example = served.input_example if served is not None else None
+        return json_response(openapi.document(ROUTES, TITLE, __version__, DESCRIPTION, example))
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

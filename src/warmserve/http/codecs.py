@@ -1,8 +1,9 @@
 """Request decoding for /invocations (the MLflow scoring protocol) and /predict.
 
 Everything a client can get wrong in the envelope is caught here, in the HTTP
-worker, with a 4xx that says what is wrong; building the frame and checking
-the signature happen in the runner, which knows the model.
+worker, with a 4xx that says what is wrong — including the input limits of
+:mod:`.limits`; building the frame and checking the signature happen in the
+runner, which knows the model.
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ from typing import Any
 import orjson
 
 from warmserve.errors import BadRequest, UnsupportedMediaType
+from warmserve.http.limits import (
+    InputLimits,
+    check_columns,
+    check_csv,
+    check_depth,
+    check_records,
+    check_rows,
+    check_split,
+)
+from warmserve.protocol import InputForm
 
 FORMATS = {
-    "dataframe_split": "split",
-    "dataframe_records": "records",
-    "instances": "instances",
-    "inputs": "inputs",
+    "dataframe_split": InputForm.SPLIT,
+    "dataframe_records": InputForm.RECORDS,
+    "instances": InputForm.INSTANCES,
+    "inputs": InputForm.INPUTS,
 }
 SPLIT_KEYS = {"columns", "data", "index"}
 CONTENT_TYPES = ("application/json", "text/csv")
@@ -26,7 +37,7 @@ CONTENT_TYPES = ("application/json", "text/csv")
 
 @dataclass(frozen=True, slots=True)
 class ModelInput:
-    fmt: str  # "split" | "records" | "instances" | "inputs" | "csv"
+    form: InputForm
     data: Any
     params: dict[str, Any] | None = None
 
@@ -63,7 +74,7 @@ def load_json(body: bytes) -> Any:
         raise BadRequest(f"malformed JSON: {exc}") from None
 
 
-def decode_invocations(body: bytes, content_type: str | None) -> ModelInput:
+def decode_invocations(body: bytes, content_type: str | None, limits: InputLimits) -> ModelInput:
     """Decode a /invocations body exactly as the MLflow scoring server accepts it."""
     media = parse_content_type(content_type)
     if media == "text/csv":
@@ -73,7 +84,8 @@ def decode_invocations(body: bytes, content_type: str | None) -> ModelInput:
             raise BadRequest(f"the CSV body is not valid UTF-8: {exc}") from None
         if not text.strip():
             raise BadRequest("the CSV body is empty")
-        return ModelInput("csv", text)
+        check_csv(text, limits)
+        return ModelInput(InputForm.CSV, text)
     document = load_json(body)
     if not isinstance(document, dict):
         raise BadRequest(
@@ -88,17 +100,18 @@ def decode_invocations(body: bytes, content_type: str | None) -> ModelInput:
             f"the JSON body must have exactly one of {', '.join(FORMATS)} "
             f"(and optionally params); found fields: {found}"
         )
+    check_depth(document, limits)
     key = present[0]
     params = document.get("params")
     if params is not None and not isinstance(params, dict):
         raise BadRequest("params must be a JSON object")
     data = document[key]
-    _check_shape(FORMATS[key], data)
+    _check_shape(FORMATS[key], data, limits)
     return ModelInput(FORMATS[key], data, params or None)
 
 
-def _check_shape(fmt: str, data: Any) -> None:
-    if fmt == "split":
+def _check_shape(form: InputForm, data: Any, limits: InputLimits) -> None:
+    if form is InputForm.SPLIT:
         if not isinstance(data, dict):
             raise BadRequest("dataframe_split must be an object with data (and columns, index)")
         extra = set(data) - SPLIT_KEYS
@@ -112,25 +125,32 @@ def _check_shape(fmt: str, data: Any) -> None:
         for name in ("columns", "index"):
             if name in data and not isinstance(data[name], list):
                 raise BadRequest(f"dataframe_split.{name} must be a list")
-    elif fmt == "records":
-        _check_records(data, "dataframe_records")
+        check_split(data, limits)
+    elif form is InputForm.RECORDS:
+        _check_records(data, "dataframe_records", limits)
     elif data is None:
-        raise BadRequest(f"{fmt} must not be null")
+        raise BadRequest(f"{form.value} must not be null")
+    elif isinstance(data, list):
+        check_rows(len(data), form.value, limits)
+    elif isinstance(data, dict):
+        check_columns(len(data), form.value, limits)
 
 
-def _check_records(data: Any, where: str) -> None:
+def _check_records(data: Any, where: str, limits: InputLimits) -> None:
     if not isinstance(data, list) or not data:
         raise BadRequest(f"{where} must be a non-empty list of objects")
-    for index, record in enumerate(data):
-        if not isinstance(record, dict):
-            raise BadRequest(f"{where}[{index}] must be an object, got {type(record).__name__}")
+    if set(map(type, data)) != {dict}:
+        index, record = next((i, r) for i, r in enumerate(data) if not isinstance(r, dict))
+        raise BadRequest(f"{where}[{index}] must be an object, got {type(record).__name__}")
+    check_records(data, where, limits)
 
 
-def decode_predict(body: bytes, content_type: str | None) -> ModelInput:
+def decode_predict(body: bytes, content_type: str | None, limits: InputLimits) -> ModelInput:
     """/predict takes one record (a JSON object) or a list of records."""
     if parse_content_type(content_type) != "application/json":
         raise UnsupportedMediaType("/predict takes application/json; use /invocations for CSV")
     document = load_json(body)
+    check_depth(document, limits)
     records = [document] if isinstance(document, dict) else document
-    _check_records(records, "the body")
-    return ModelInput("records", records)
+    _check_records(records, "the body", limits)
+    return ModelInput(InputForm.RECORDS, records)

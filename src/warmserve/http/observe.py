@@ -8,20 +8,21 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from warmserve.metrics import ROUTES, HttpMetrics
+from warmserve.http.routes import RouteTable
+from warmserve.metrics import HttpMetrics
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, table: RouteTable) -> None:
         self.app = app
         self.metrics = metrics
+        self.table = table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        route = path if path in ROUTES else "other"  # bounded label cardinality
+        route = self.table.label(scope["path"])  # a route template or "other": bounded
         status = 500
         started = time.perf_counter()
 

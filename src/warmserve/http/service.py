@@ -1,8 +1,9 @@
 """What a prediction route does below HTTP: cache lookup, then the runner, with a deadline.
 
-The cache key holds the version this worker knows is served, so after a swap
-no entry of an older version is found. A miss is stored under the version that
-actually answered (a swap may land while the request is in flight).
+``PredictionService.predict(ModelInput) -> Prediction`` knows nothing of routes
+or envelopes. The cache key holds the version this worker knows is served, so
+after a swap no entry of an older version is found. A miss is stored under the
+version that actually answered (a swap may land while the request is in flight).
 """
 
 from __future__ import annotations
@@ -10,28 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-
-import orjson
 
 from warmserve.cache import CachedPrediction, PredictionCache, cache_key
-from warmserve.errors import ModelNotAvailable, PayloadTooLarge, WarmserveError
-from warmserve.http.answers import Answer, error_answer
-from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
+from warmserve.errors import ModelNotAvailable
+from warmserve.http.codecs import ModelInput
+from warmserve.http.routes import Prediction
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics
+from warmserve.protocol import DEFAULT_MODEL, OutputForm
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.http")
 
 READY_GRACE = 0.25  # seconds a request waits for a reconnecting worker before a 503
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    body: bytes  # JSON text of the predictions
-    version: str
-    cached: bool
 
 
 class PredictionService:
@@ -47,61 +39,49 @@ class PredictionService:
         self.cache = cache
         self.metrics = metrics
 
-    async def predict(self, model_input: ModelInput) -> Prediction:
-        model = self.client.model
-        if model is None and await self.client.wait_ready(READY_GRACE):
-            model = self.client.model
-        if model is None:
+    async def predict(
+        self,
+        model_input: ModelInput,
+        model: str = DEFAULT_MODEL,
+        output: OutputForm = OutputForm.MLFLOW_JSON,
+    ) -> Prediction:
+        served = self.client.served(model)
+        if served is None and await self.client.wait_ready(READY_GRACE, model):
+            served = self.client.served(model)
+        if served is None:
             raise ModelNotAvailable("model is not available", retry_after=1)
+        name = served.name
         cache = self.cache
+        form = _cache_form(model_input, output)
         if cache is not None:
-            name = model.get("name")
-            key = cache_key(name, model["version"], *_parts(model_input))
+            key = cache_key(name, served.version, form, model_input.data, model_input.params)
             hit = await cache.get(key)
             self._count(cache.name, "hit" if hit is not None else "miss")
             if hit is not None:
-                return Prediction(hit.body, hit.version, cached=True)
+                return Prediction(hit.body, hit.version, name, cached=True)
         reply = await self.client.predict(
-            model_input.fmt, model_input.data, model_input.params, self.settings.request_timeout
+            model_input.form,
+            model_input.data,
+            model_input.params,
+            self.settings.request_timeout,
+            model=model,
+            output=output,
         )
         if cache is not None:
-            if reply.version != model["version"]:
-                key = cache_key(name, reply.version, *_parts(model_input))
+            if reply.version != served.version:
+                key = cache_key(name, reply.version, form, model_input.data, model_input.params)
             await cache.put(key, CachedPrediction(reply.body, reply.version))
-        return Prediction(reply.body, reply.version, cached=False)
-
-    async def answer(self, route: str, body: bytes, content_type: str | None) -> Answer:
-        """The whole response to a POST on a prediction route; never raises."""
-        try:
-            if len(body) > self.settings.max_body_bytes:
-                raise PayloadTooLarge(
-                    f"the body exceeds the limit of {self.settings.max_body_bytes} bytes"
-                )
-            if route == "/predict":
-                prediction = await self.predict(decode_predict(body, content_type))
-                name = (self.client.model or {}).get("name")
-                meta = orjson.dumps({"name": name, "version": prediction.version})
-                payload = b'{"predictions":' + prediction.body + b',"model":' + meta + b"}"
-            else:
-                prediction = await self.predict(decode_invocations(body, content_type))
-                payload = b'{"predictions":' + prediction.body + b"}"
-        except WarmserveError as exc:
-            return error_answer(exc)
-        except Exception:
-            log.exception("unexpected error on POST %s", route)
-            return error_answer(WarmserveError("internal error while predicting"))
-        headers = {"X-Model-Version": prediction.version}
-        if self.cache is not None:
-            headers["X-Cache"] = "hit" if prediction.cached else "miss"
-        return Answer(200, payload, headers)
+        return Prediction(reply.body, reply.version, name, cached=False)
 
     def _count(self, backend: str, event: str) -> None:
         if self.metrics is not None:
             self.metrics.cache.labels(backend, event).inc()
 
 
-def _parts(model_input: ModelInput) -> tuple[str, object, dict[str, object] | None]:
-    return model_input.fmt, model_input.data, model_input.params
+def _cache_form(model_input: ModelInput, output: OutputForm) -> str:
+    """The form part of a cache key: the input form, and the output form unless MLflow JSON."""
+    form = model_input.form.value
+    return form if output is OutputForm.MLFLOW_JSON else f"{form}:{output.value}"
 
 
 class CacheReporter:

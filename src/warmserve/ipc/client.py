@@ -3,7 +3,8 @@
 When the connection drops (runner killed, crashed, replaced) every in-flight
 future fails at once with ``RunnerUnavailable`` instead of waiting for its
 deadline, and the client reconnects with back-off to whatever runner the
-supervisor starts next.
+supervisor starts next. A request whose caller stops waiting (its HTTP client
+went away) is cancelled in the runner too, so the model never works for nobody.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from typing import Any
 
 from warmserve import errors, protocol
 from warmserve.protocol import (
-    Control,
-    ControlKind,
+    DEFAULT_MODEL,
+    Cancel,
+    InputForm,
     ModelState,
+    OutputForm,
+    Ping,
+    Pong,
     PredictReply,
     PredictRequest,
+    Reload,
+    Reloaded,
+    ServedModel,
     WorkerError,
 )
 
@@ -34,14 +42,14 @@ RECONNECT_MAX = 0.5
 class RunnerClient:
     def __init__(self, socket_path: str) -> None:
         self.socket_path = socket_path
-        self.state: ModelState | None = None
+        self.states: dict[str, ModelState] = {}  # by model key, as the runner last said
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._reconnect_now = asyncio.Event()
-        self._ready = asyncio.Event()  # connected and the runner serves a model
+        self._ready = asyncio.Event()  # connected and the default model is served
 
     # --- lifecycle --------------------------------------------------------------
     async def start(self) -> None:
@@ -59,56 +67,74 @@ class RunnerClient:
     def connected(self) -> bool:
         return self._writer is not None
 
-    @property
-    def model(self) -> dict[str, Any] | None:
-        return self.state.model if self.state is not None and self.connected else None
+    def state(self, model: str = DEFAULT_MODEL) -> ModelState | None:
+        return self.states.get(model) if self.connected else None
 
-    async def wait_ready(self, timeout: float) -> bool:
+    def served(self, model: str = DEFAULT_MODEL) -> ServedModel | None:
+        """The version served now, or None (not connected, nothing loaded, or unhealthy)."""
+        state = self.state(model)
+        if state is None or not state.status.healthy:
+            return None
+        return state.served
+
+    async def wait_ready(self, timeout: float, model: str = DEFAULT_MODEL) -> bool:
         """Wait up to ``timeout`` for a served model, reconnecting at once if between
         attempts: after a runner restart no request should fail just because this
         worker's reconnect back-off had not come round yet."""
-        if self.model is not None:
+        if self.served(model) is not None:
             return True
         self._reconnect_now.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), timeout)
-        return self.model is not None
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._pending)
+        return self.served(model) is not None
 
     # --- requests ---------------------------------------------------------------
     async def predict(
-        self, fmt: str, data: Any, params: dict[str, Any] | None, timeout: float
+        self,
+        form: InputForm,
+        data: Any,
+        params: dict[str, Any] | None,
+        timeout: float,
+        *,
+        model: str = DEFAULT_MODEL,
+        output: OutputForm = OutputForm.MLFLOW_JSON,
     ) -> PredictReply:
         request_id = next(self._ids)
         deadline = time.monotonic() + timeout
-        message = PredictRequest(request_id, deadline, fmt, data, params)
-        reply = await self._call(request_id, message, timeout)
+        message = PredictRequest(request_id, model, deadline, form, data, params, output)
+        try:
+            frame = protocol.encode(message)
+        except (ValueError, TypeError) as exc:
+            raise errors.BadRequest(f"the request cannot be passed to the model: {exc}") from None
+        try:
+            reply = await self._call(request_id, frame, timeout)
+        except asyncio.CancelledError:
+            self._cancel(request_id)
+            raise
         if isinstance(reply, WorkerError):
-            raise errors.from_code(reply.code, reply.message)
+            raise errors.from_code(reply.code, reply.message, version=reply.version)
         assert isinstance(reply, PredictReply)
         return reply
 
-    async def reload(self, wait: bool, timeout: float) -> dict[str, Any]:
+    async def reload(self, wait: bool, timeout: float, model: str = DEFAULT_MODEL) -> Reloaded:
         request_id = next(self._ids)
-        message = Control(ControlKind.RELOAD, request_id, {"wait": wait})
-        reply = await self._call(request_id, message, timeout)
-        assert isinstance(reply, Control)
-        return reply.body
+        frame = protocol.encode(Reload(request_id, model, wait))
+        reply = await self._call(request_id, frame, timeout)
+        if isinstance(reply, WorkerError):
+            raise errors.from_code(reply.code, reply.message)
+        assert isinstance(reply, Reloaded)
+        return reply
 
-    async def ping(self, timeout: float) -> dict[str, Any] | None:
+    async def ping(self, timeout: float) -> Pong | None:
         """The runner's own view (queue depth, busy time, batches); None if unreachable."""
         request_id = next(self._ids)
         try:
-            reply = await self._call(request_id, Control(ControlKind.PING, request_id), timeout)
+            reply = await self._call(request_id, protocol.encode(Ping(request_id)), timeout)
         except errors.WarmserveError:
             return None
-        assert isinstance(reply, Control)
-        return reply.body
+        return reply if isinstance(reply, Pong) else None
 
-    async def _call(self, request_id: int, message: protocol.Message, timeout: float) -> Any:
+    async def _call(self, request_id: int, frame: bytes, timeout: float) -> Any:
         writer = self._writer
         if writer is None:
             raise errors.RunnerUnavailable(
@@ -117,14 +143,20 @@ class RunnerClient:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            writer.write(protocol.encode(message))
+            writer.write(frame)
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
+            self._cancel(request_id)
             raise errors.DeadlineExceeded(
                 f"the model did not answer within {timeout:g}s (request_timeout)"
             ) from None
         finally:
             self._pending.pop(request_id, None)
+
+    def _cancel(self, request_id: int) -> None:
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.write(protocol.encode(Cancel(request_id)))
 
     # --- connection -------------------------------------------------------------
     async def _connect_loop(self) -> None:
@@ -146,7 +178,7 @@ class RunnerClient:
             finally:
                 self._writer = None
                 # The next runner may serve nothing yet: never report the last one's model.
-                self.state = None
+                self.states = {}
                 self._ready.clear()
                 writer.close()
                 self._fail_all(
@@ -162,13 +194,13 @@ class RunnerClient:
             while True:
                 message = await protocol.read_message(reader)
                 if isinstance(message, ModelState):
-                    self.state = message
-                    if message.model is not None:
+                    self.states[message.model] = message
+                    if self.served() is not None:
                         self._ready.set()
                     else:
                         self._ready.clear()
                     continue
-                future = self._pending.get(message.id)
+                future = self._pending.get(getattr(message, "id", -1))
                 if future is not None and not future.done():
                     future.set_result(message)
 

@@ -6,80 +6,133 @@ import gc
 import json
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from warmserve.errors import ModelLoadError
+from warmserve.protocol import InputForm, OutputForm, PredictorInfo, ServedModel
 from warmserve.registry import ModelVersion
-from warmserve.runtime.fastpath import numeric_fast_path
+from warmserve.runtime import outputs
+from warmserve.runtime.predictors import ModelContext, Predictor, choose_predictor
+from warmserve.runtime.predictors.pyfunc import PyfuncPredictor
+
+PYFUNC = PyfuncPredictor.name
 
 log = logging.getLogger("warmserve.runtime")
+
+MAX_EXAMPLE_BYTES = 64 * 1024  # larger input examples are not shown in docs and forms
 
 
 @dataclass
 class LoadedModel:
     version: ModelVersion
     pyfunc: Any  # mlflow.pyfunc.PyFuncModel
-    input_schema: Any  # mlflow.types.Schema | None
-    loaded_at: float
-    load_seconds: float
-    signature: dict[str, Any] = field(default_factory=dict)
-    # Set when the fast numeric path applies (see runtime.fastpath).
-    numeric_columns: tuple[str, ...] | None = None
-    predict_fn: Any = None
-
-    def describe(self) -> dict[str, Any]:
-        """The JSON-able facts shown at GET /model."""
-        return {
-            **self.version.to_dict(),
-            "loaded_at": datetime.fromtimestamp(self.loaded_at, UTC).isoformat(),
-            "load_seconds": round(self.load_seconds, 3),
-            "signature": self.signature,
-        }
+    predictor: Predictor
+    served: ServedModel
 
 
-def load_model(version: ModelVersion) -> LoadedModel:
-    """Download, load and warm up ``version``; any failure is a ModelLoadError."""
+Loader = Callable[[ModelVersion], LoadedModel]
+
+
+def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedModel:
+    """Download, load, choose the predictor and warm up ``version``; any failure is a
+    ModelLoadError, so a version that cannot answer never serves."""
     import mlflow.pyfunc
 
     started = time.monotonic()
     try:
         pyfunc = mlflow.pyfunc.load_model(version.load_uri)
+        metadata = pyfunc.metadata
+        example = _input_example(pyfunc)
+        context = ModelContext(pyfunc, metadata.get_input_schema(), example, compiled_trees)
+        predictor, info = choose_predictor(context)
+        signature = _signature_dict(metadata)
+    except ModelLoadError:
+        raise
     except Exception as exc:
         raise ModelLoadError(
             f"cannot load {version.load_uri}: {type(exc).__name__}: {exc}"
         ) from exc
-    metadata = pyfunc.metadata
-    loaded = LoadedModel(
-        version=version,
-        pyfunc=pyfunc,
-        input_schema=metadata.get_input_schema(),
+    served = ServedModel(
+        version=version.version,
+        name=version.name,
+        alias=version.alias,
+        source=version.source,
+        load_uri=version.load_uri,
+        run_id=version.run_id,
         loaded_at=time.time(),
-        load_seconds=0.0,
-        signature=_signature_dict(metadata),
+        signature=signature,
+        input_example=_example_rows(example),
+        predictor=info,
     )
-    loaded.numeric_columns, loaded.predict_fn = numeric_fast_path(pyfunc)
-    warm_up(loaded)
-    loaded.load_seconds = time.monotonic() - started
+    loaded = LoadedModel(version, pyfunc, predictor, served)
+    warm_up(loaded, example)
+    loaded.served = replace(served, load_seconds=round(time.monotonic() - started, 3))
     return loaded
 
 
-def warm_up(loaded: LoadedModel) -> None:
-    """Predict once on the logged input example, so a broken model never serves."""
+def _input_example(pyfunc: Any) -> Any:
     try:
-        example = loaded.pyfunc.input_example
+        return pyfunc.input_example
     except Exception as exc:
         raise ModelLoadError(f"cannot read the input example: {exc}") from exc
+
+
+def warm_up(loaded: LoadedModel, example: Any) -> None:
+    """Predict once on the logged input example and encode the answer, so a model whose
+    output cannot be answered never serves; then exercise the chosen predictor."""
     if example is None:
         return
     try:
-        loaded.pyfunc.predict(example)
+        outputs.encode(loaded.pyfunc.predict(example), OutputForm.MLFLOW_JSON)
     except Exception as exc:
         raise ModelLoadError(
             f"warm-up prediction of version {loaded.version.version} failed: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+    body = loaded.served.input_example
+    if (
+        loaded.predictor.name == PYFUNC
+        or not isinstance(body, dict)
+        or "dataframe_split" not in body
+    ):
+        return
+    try:
+        loaded.predictor.predict(InputForm.SPLIT, body["dataframe_split"], None)
+    except Exception as exc:
+        # The specific path failed where MLflow's succeeded: serve through MLflow's.
+        log.warning(
+            "predictor %s failed its warm-up (%r); serving through pyfunc",
+            loaded.predictor.name,
+            exc,
+        )
+        info = loaded.served.predictor
+        declined = {
+            **(info.declined if info else {}),
+            loaded.predictor.name: f"warm-up failed: {exc!r}",
+        }
+        loaded.predictor = PyfuncPredictor(loaded.pyfunc, loaded.pyfunc.metadata.get_input_schema())
+        loaded.served = replace(loaded.served, predictor=PredictorInfo(PYFUNC, {}, declined))
+
+
+def _example_rows(example: Any) -> Any:
+    """The input example as a request body (``{"dataframe_split": ...}``), if small."""
+    if example is None:
+        return None
+    try:
+        to_json = getattr(example, "to_json", None)
+        if to_json is not None and hasattr(example, "columns"):
+            split = json.loads(to_json(orient="split", date_format="iso"))
+            split.pop("index", None)
+            body: Any = {"dataframe_split": split}
+        else:
+            body = {"inputs": json.loads(outputs.dumps(example))}
+    except Exception:
+        return None
+    if len(outputs.dumps(body)) > MAX_EXAMPLE_BYTES:
+        return None
+    return body
 
 
 def _signature_dict(metadata: Any) -> dict[str, Any]:

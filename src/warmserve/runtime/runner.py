@@ -1,9 +1,9 @@
-"""The model process: a unix-socket server, the batcher and the watcher.
+"""The model process: a unix-socket server in front of a map of model hosts.
 
-The event loop only moves bytes and makes batching decisions; predict runs on
-one dedicated thread, so pings are answered while a batch is predicting and
-the supervisor can tell a hung predict (``busy_for`` keeps growing) from a
-busy one.
+Every message a worker sends is handled on its own: whatever goes wrong while
+handling one (a request nobody can batch, a bug) fails that request with an
+error reply and a log line, and the connection — with every other request in
+flight on it — stays open. Only a frame that is not ours closes it.
 """
 
 from __future__ import annotations
@@ -13,64 +13,58 @@ import contextlib
 import logging
 import os
 import signal
-import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from warmserve import protocol
-from warmserve.errors import DeadlineExceeded, ModelNotAvailable, ShuttingDown, WarmserveError
+from warmserve.errors import NotFound, WarmserveError
 from warmserve.metrics import RunnerMetrics
 from warmserve.protocol import (
-    Control,
-    ControlKind,
-    ModelState,
-    PredictReply,
+    DEFAULT_MODEL,
+    Cancel,
+    Message,
+    Ping,
+    Pong,
     PredictRequest,
+    Reload,
+    Reloaded,
+    ServedModel,
+    Shutdown,
     WorkerError,
 )
-from warmserve.registry import ModelVersion
-from warmserve.runtime.batching import BatchPolicy, plan_batch
-from warmserve.runtime.model import ModelSlot
-from warmserve.runtime.predict import Outcome, batch_key, predict_batch
-from warmserve.runtime.watcher import Watcher
+from warmserve.runtime.host import ModelHost
+from warmserve.runtime.model import Loader
+from warmserve.runtime.watcher import CheckResult, version_of
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.runner")
 
 
-@dataclass(slots=True)
-class Pending:
-    request: PredictRequest
-    writer: asyncio.StreamWriter
-    key: object
-    rows: int
-    arrived: float
-    arrived_idle: bool
-
-
 class Runner:
     def __init__(
-        self, settings: Settings, socket_path: str, resume: ModelVersion | None = None
+        self,
+        settings: Settings,
+        socket_path: str,
+        resume: dict[str, ServedModel] | None = None,
+        loader: Loader | None = None,
     ) -> None:
         self.settings = settings
         self.socket_path = socket_path
-        self.policy = BatchPolicy(settings.max_batch_size, settings.max_batch_delay)
-        self.slot = ModelSlot()
         self.metrics = RunnerMetrics()
-        self.watcher = Watcher(
-            settings, self.slot, self._broadcast_state, self.metrics, resume=resume
-        )
-        self.queue: deque[Pending] = deque()
         self.writers: set[asyncio.StreamWriter] = set()
-        self.busy_since: float | None = None
-        self.free_since = time.monotonic()
-        self.batches = 0
-        self._predict_executor = ThreadPoolExecutor(1, thread_name_prefix="predict")
-        self._wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._idle = asyncio.Event()  # nothing queued and no predict running
+        resume = resume or {}
+        self.hosts: dict[str, ModelHost] = {
+            key: ModelHost(
+                key,
+                settings,
+                self.metrics,
+                self._send,
+                self._broadcast_state,
+                resume=version_of(resume[key]) if key in resume else None,
+                loader=loader,
+            )
+            for key in (DEFAULT_MODEL,)
+        }
 
     # --- lifecycle --------------------------------------------------------------
     async def serve(self) -> None:
@@ -80,181 +74,114 @@ class Runner:
             os.unlink(self.socket_path)
         server = await asyncio.start_unix_server(self._handle, path=self.socket_path)
         log.info("runner %d listening on %s", os.getpid(), self.socket_path)
-        watcher = asyncio.create_task(self.watcher.run(), name="watcher")
-        batcher = asyncio.create_task(self._batch_loop(), name="batcher")
+        for host in self.hosts.values():
+            host.start()
         await self._stop.wait()
-        log.info("runner stopping: %d queued", len(self.queue))
+        log.info("runner stopping: %d queued", sum(len(h.queue) for h in self.hosts.values()))
         server.close()
-        watcher.cancel()
-        await self._drain(self.settings.shutdown_grace)
-        batcher.cancel()
-        for pending in self.queue:
-            self._send(
-                pending.writer,
-                WorkerError(
-                    pending.request.id, *_flat(ShuttingDown("the model process is shutting down"))
-                ),
-            )
+        await asyncio.gather(*(h.stop(self.settings.shutdown_grace) for h in self.hosts.values()))
         for writer in list(self.writers):
             writer.close()
-        self.watcher.close()
-        self._predict_executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _drain(self, grace: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), grace)
+    def stop(self) -> None:
+        self._stop.set()
 
     # --- connections ------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
-        self._send(writer, self._state())
+        for host in self.hosts.values():
+            self._send(writer, host.state())
         try:
             while True:
                 message = await protocol.read_message(reader)
-                if isinstance(message, PredictRequest):
-                    self._enqueue(message, writer)
-                elif isinstance(message, Control):
-                    self._control(message, writer)
-        except (asyncio.IncompleteReadError, ConnectionError, protocol.ProtocolError):
+                try:
+                    self._dispatch(message, writer)
+                except Exception as exc:
+                    self._dispatch_failed(message, writer, exc)
+        except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except protocol.ProtocolError as exc:
+            log.error("closing a connection that sent a frame that is not ours: %s", exc)
         finally:
             self.writers.discard(writer)
+            for host in self.hosts.values():
+                host.drop_connection(writer)
             writer.close()
 
-    def _control(self, message: Control, writer: asyncio.StreamWriter) -> None:
-        kind = message.kind
-        if kind is ControlKind.PING:
-            busy = time.monotonic() - self.busy_since if self.busy_since is not None else 0.0
-            current = self.slot.current
-            body = {
-                "busy_for": busy,
-                "queued": len(self.queue),
-                "batches": self.batches,
-                "model": current.version.to_dict() if current else None,
+    def _dispatch(self, message: Message, writer: asyncio.StreamWriter) -> None:
+        if isinstance(message, PredictRequest):
+            host = self.hosts.get(message.model)
+            if host is None:
+                raise NotFound(f"no model {message.model!r} in this server")
+            host.submit(message, writer)
+        elif isinstance(message, Cancel):
+            for host in self.hosts.values():
+                if host.cancel(writer, message.id):
+                    break
+        elif isinstance(message, Ping):
+            hosts = {key: host.status() for key, host in self.hosts.items()}
+            resume = {
+                key: host.slot.current.served
+                for key, host in self.hosts.items()
+                if host.slot.current is not None
             }
-            self._send(writer, Control(ControlKind.PONG, message.id, body))
-        elif kind is ControlKind.RELOAD:
-            future = self.watcher.request_check()
-            if message.body.get("wait"):
-                request_id = message.id
-                future.add_done_callback(
-                    lambda done: self._send(
-                        writer, Control(ControlKind.RELOADED, request_id, done.result())
-                    )
-                )
-            else:
-                self._send(writer, Control(ControlKind.RELOADED, message.id, self._served()))
-        elif kind is ControlKind.SHUTDOWN:
+            self._send(writer, Pong(message.id, hosts, resume))
+        elif isinstance(message, Reload):
+            self._reload(message, writer)
+        elif isinstance(message, Shutdown):
             self._stop.set()
 
-    def _served(self) -> dict[str, Any]:
-        current = self.slot.current
-        return {"version": current.version.version if current else None, "error": None}
+    def _dispatch_failed(
+        self, message: Message, writer: asyncio.StreamWriter, exc: Exception
+    ) -> None:
+        if isinstance(exc, WarmserveError):
+            error = exc
+        else:
+            log.exception("handling a %s failed", type(message).__name__)
+            error = WarmserveError(f"internal error in the model process: {type(exc).__name__}")
+        request_id = getattr(message, "id", None)
+        if isinstance(message, PredictRequest | Reload) and request_id is not None:
+            self._send(writer, WorkerError(request_id, error.error_code, error.message))
 
-    def _state(self) -> ModelState:
-        current = self.slot.current
-        return ModelState(current.describe() if current else None, self.watcher.status())
+    def _reload(self, message: Reload, writer: asyncio.StreamWriter) -> None:
+        host = self.hosts.get(message.model)
+        if host is None:
+            raise NotFound(f"no model {message.model!r} in this server")
+        future = host.watcher.request_check()
+        if not message.wait:
+            self._send(writer, _reloaded(message.id, host.watcher.served()))
+            return
 
-    def _broadcast_state(self) -> None:
-        state = self._state()
+        def answer(done: asyncio.Future[CheckResult]) -> None:
+            if not done.cancelled():
+                self._send(writer, _reloaded(message.id, done.result()))
+
+        future.add_done_callback(answer)
+
+    def _broadcast_state(self, host: ModelHost) -> None:
+        state = host.state()
         for writer in list(self.writers):
             self._send(writer, state)
 
     @staticmethod
-    def _send(writer: asyncio.StreamWriter, message: protocol.Message) -> None:
-        if not writer.is_closing():
-            writer.write(protocol.encode(message))
-
-    # --- batching ---------------------------------------------------------------
-    def _enqueue(self, request: PredictRequest, writer: asyncio.StreamWriter) -> None:
-        if self.slot.current is None:
-            self._send(
-                writer, WorkerError(request.id, *_flat(ModelNotAvailable("model is not available")))
-            )
+    def _send(writer: Any, message: Message) -> None:
+        if writer.is_closing():
             return
-        key, rows = batch_key(request)
-        idle = self.busy_since is None and not self.queue
-        self.queue.append(Pending(request, writer, key, rows, time.monotonic(), idle))
-        self.metrics.queue_depth.inc()
-        self._idle.clear()
-        self._wake.set()
-
-    async def _batch_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            plan = plan_batch(self.queue, time.monotonic(), self.free_since, self.policy)
-            if not plan.take:
-                if not self.queue:
-                    self._idle.set()
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), plan.wait)
-                continue
-            batch = self._pop(plan.take)
-            model = self.slot.current
-            if not batch:
-                continue
-            if model is None:
-                for pending in batch:
-                    self._send(
-                        pending.writer,
-                        WorkerError(
-                            pending.request.id, *_flat(ModelNotAvailable("model is not available"))
-                        ),
-                    )
-                continue
-            self.busy_since = time.monotonic()
-            try:
-                outcomes = await loop.run_in_executor(
-                    self._predict_executor, predict_batch, model, [p.request for p in batch]
-                )
-            finally:
-                self.busy_since = None
-                self.free_since = time.monotonic()
-            self.batches += 1
-            size = sum(p.rows for p in batch)
-            self.metrics.batch_rows.observe(size)
-            for pending, outcome in zip(batch, outcomes, strict=True):
-                self._send(pending.writer, _reply(pending.request.id, outcome, model, size))
-            del model
-
-    def _pop(self, indices: tuple[int, ...]) -> list[Pending]:
-        chosen = set(indices)
-        batch: list[Pending] = []
-        rest: deque[Pending] = deque()
-        now = time.monotonic()
-        for index, pending in enumerate(self.queue):
-            if index not in chosen:
-                rest.append(pending)
-            elif pending.request.deadline <= now:
-                self._send(
-                    pending.writer,
-                    WorkerError(
-                        pending.request.id,
-                        *_flat(DeadlineExceeded("the request expired before the model reached it")),
-                    ),
-                )
-            else:
-                batch.append(pending)
-        self.queue = rest
-        self.metrics.queue_depth.set(len(rest))
-        return batch
+        try:
+            frame = protocol.encode(message)
+        except (ValueError, TypeError) as exc:  # a payload msgpack cannot frame
+            log.error("cannot send a %s: %s", type(message).__name__, exc)
+            return
+        writer.write(frame)
 
 
-def _flat(error: WarmserveError) -> tuple[str, str]:
-    return error.error_code, error.message
+def _reloaded(request_id: int, result: CheckResult) -> Reloaded:
+    return Reloaded(request_id, result.version, result.error)
 
 
-def _reply(
-    request_id: int, outcome: Outcome, model: Any, batch_size: int
-) -> PredictReply | WorkerError:
-    version = model.version.version
-    if isinstance(outcome, bytes):
-        return PredictReply(request_id, outcome, version, batch_size)
-    return WorkerError(request_id, outcome.error_code, outcome.message, version)
-
-
-def runner_main(settings: Settings, socket_path: str, resume: dict[str, Any] | None) -> None:
+def runner_main(
+    settings: Settings, socket_path: str, resume: dict[str, dict[str, Any]] | None
+) -> None:
     """Entry point of the model process (spawned by the supervisor)."""
     from warmserve.logs import setup_logging
     from warmserve.process import die_with_parent
@@ -264,9 +191,8 @@ def runner_main(settings: Settings, socket_path: str, resume: dict[str, Any] | N
     # The supervisor coordinates shutdown; Ctrl-C reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     bound_registry_calls()
-    version = ModelVersion(**resume) if resume else None
-    runner = Runner(settings, socket_path, resume=version)
-    _run(runner.serve())
+    served = {key: ServedModel.from_wire(value) for key, value in (resume or {}).items()}
+    _run(Runner(settings, socket_path, resume=served).serve())
 
 
 # MLflow's HTTP client retries 7 times with exponential back-off and a 120 s timeout

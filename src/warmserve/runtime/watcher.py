@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from warmserve.errors import ModelNotAvailable, RegistryError, WarmserveError
 from warmserve.metrics import RunnerMetrics
+from warmserve.protocol import LoadFailure, ServedModel, WatcherStatus
 from warmserve.registry import ModelVersion, connect, resolve
-from warmserve.runtime.model import LoadedModel, ModelSlot, load_model
+from warmserve.runtime.model import Loader, ModelSlot, load_model
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.watcher")
@@ -29,20 +28,22 @@ log = logging.getLogger("warmserve.watcher")
 MAX_BACKOFF = 300.0
 
 
-@dataclass
-class LoadFailure:
-    version: str
-    error: str
-    at: float
-    attempts: int
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    version: str | None  # served after the check
+    error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "error": self.error,
-            "time": datetime.fromtimestamp(self.at, UTC).isoformat(),
-            "attempts": self.attempts,
-        }
+
+def version_of(served: ServedModel) -> ModelVersion:
+    """The pinned version a served model came from (to load it again after a restart)."""
+    return ModelVersion(
+        source=served.source or "",
+        load_uri=served.load_uri or "",
+        name=served.name,
+        version=served.version,
+        alias=served.alias,
+        run_id=served.run_id,
+    )
 
 
 class Watcher:
@@ -53,50 +54,64 @@ class Watcher:
         on_change: Callable[[], None],
         metrics: RunnerMetrics,
         resume: ModelVersion | None = None,
-        loader: Callable[[ModelVersion], LoadedModel] = load_model,
+        loader: Loader = load_model,
+        resolver: Callable[[], ModelVersion] | None = None,
     ) -> None:
         self.settings = settings
         self.slot = slot
         self.on_change = on_change
         self.metrics = metrics
         self.loader = loader
+        self.resolver = resolver or self._resolve
         self._resume = resume
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="watcher")
         self._wake = asyncio.Event()
-        self._waiters: list[asyncio.Future[dict[str, Any]]] = []
-        self._client: Any = None
+        self._waiters: list[asyncio.Future[CheckResult]] = []
+        self._client: object = None
         self.failure: LoadFailure | None = None
         self.registry_error: str | None = None
         self.source_missing: str | None = None
         self.checks = 0
+        self._published = -1  # the check whose outcome was last published
 
     # --- public ---------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        return {
-            "source": self.settings.model,
-            "last_failure": self.failure.to_dict() if self.failure else None,
-            "registry_error": self.registry_error,
-            "source_missing": self.source_missing,
-            "checks": self.checks,
-        }
+    def status(self, healthy: bool = True) -> WatcherStatus:
+        return WatcherStatus(
+            source=self.settings.model,
+            checks=self.checks,
+            last_failure=self.failure,
+            registry_error=self.registry_error,
+            source_missing=self.source_missing,
+            healthy=healthy,
+        )
 
-    def request_check(self) -> asyncio.Future[dict[str, Any]]:
+    def request_check(self) -> asyncio.Future[CheckResult]:
         """Ask for an immediate check; the future resolves when it has run."""
         log.info("model reload request received")
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         self._wake.set()
         return future
 
+    def served(self) -> CheckResult:
+        current = self.slot.current
+        return CheckResult(current.version.version if current else None)
+
     async def run(self) -> None:
+        """Check, publish, wait; forever. An unexpected error fails one check, not the loop."""
         if self.settings.model is None:
             log.warning("model is not available: no model source configured (--model)")
         while True:
             explicit = bool(self._waiters)
             waiters, self._waiters = self._waiters, []
             self._wake.clear()
-            result = await self.check(explicit=explicit)
-            self.on_change()  # publish the outcome, whatever changed
+            try:
+                result = await self.check(explicit=explicit)
+            except Exception as exc:
+                log.exception("model source check failed unexpectedly")
+                result = CheckResult(self.served().version, f"unexpected error: {exc!r}")
+            if self._published != self.checks:
+                self.on_change()  # publish the outcome once, whatever changed
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(result)
@@ -119,7 +134,7 @@ class Watcher:
         base = self.settings.load_retry_interval
         return float(min(MAX_BACKOFF, base * 2 ** max(0, attempts - 1)))
 
-    async def check(self, explicit: bool = False) -> dict[str, Any]:
+    async def check(self, explicit: bool = False) -> CheckResult:
         """Resolve the source and load what it points to if it is new."""
         self.checks += 1
         if self.settings.model is None:
@@ -129,7 +144,7 @@ class Watcher:
             if self._resume is not None:
                 target, self._resume = self._resume, None
             else:
-                target = await loop.run_in_executor(self._executor, self._resolve)
+                target = await loop.run_in_executor(self._executor, self.resolver)
         except WarmserveError as exc:
             return self._resolve_failed(exc)
         if self.registry_error is not None:
@@ -149,17 +164,19 @@ class Watcher:
             return self._load_failed(target, exc)
         old = self.slot.swap(loaded)
         self.failure = None
-        self.metrics.load_seconds.observe(loaded.load_seconds)
+        self.on_change()  # workers learn the new version before the old one is released
+        self._published = self.checks
+        self.metrics.load_seconds.observe(loaded.served.load_seconds)
         if old is not None:
             self.metrics.model_info.labels(old.version.name or "", old.version.version).set(0)
         self.metrics.model_info.labels(target.name or "", target.version).set(1)
         log.info(
-            "serving %s version %s (loaded in %.2fs)",
+            "serving %s version %s (loaded in %.2fs, predictor %s)",
             target.name,
             target.version,
-            loaded.load_seconds,
+            loaded.served.load_seconds,
+            loaded.predictor.name,
         )
-        self.on_change()
         await loop.run_in_executor(self._executor, ModelSlot.release, old)
         del old
         return self._result()
@@ -168,7 +185,7 @@ class Watcher:
         if self._client is None:
             self._client = connect(self.settings)
         assert self.settings.model is not None
-        return resolve(self.settings.model, self._client)
+        return resolve(self.settings.model, self._client)  # type: ignore[arg-type]
 
     def _in_backoff(self, target: ModelVersion) -> bool:
         failure = self.failure
@@ -176,7 +193,7 @@ class Watcher:
             return False
         return time.time() - failure.at < self._backoff()
 
-    def _resolve_failed(self, exc: WarmserveError) -> dict[str, Any]:
+    def _resolve_failed(self, exc: WarmserveError) -> CheckResult:
         if isinstance(exc, RegistryError):
             self.metrics.registry_errors.inc()
             if self.registry_error is None:
@@ -190,7 +207,7 @@ class Watcher:
             log.warning("model is not available: %s", exc.message)
         return self._result(error=exc.message)
 
-    def _load_failed(self, target: ModelVersion, exc: WarmserveError) -> dict[str, Any]:
+    def _load_failed(self, target: ModelVersion, exc: WarmserveError) -> CheckResult:
         same = self.failure is not None and self.failure.version == target.version
         attempts = self.failure.attempts + 1 if same and self.failure else 1
         self.failure = LoadFailure(target.version, exc.message, time.time(), attempts)
@@ -200,9 +217,5 @@ class Watcher:
             log.warning("model is not available: %s", exc.message)
         return self._result(error=exc.message)
 
-    def _result(self, error: str | None = None) -> dict[str, Any]:
-        current = self.slot.current
-        return {
-            "version": current.version.version if current else None,
-            "error": error,
-        }
+    def _result(self, error: str | None = None) -> CheckResult:
+        return CheckResult(self.served().version, error)

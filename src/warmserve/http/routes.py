@@ -1,0 +1,173 @@
+"""The route table: every route of the API, once.
+
+The thin front matches prediction routes against it (with path parameters);
+FastAPI registers the other routes from it; the OpenAPI document and the
+metric route labels are generated from it. Adding a route is adding a row
+here (and, for a prediction route, a decoder and an envelope).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
+from warmserve.http.limits import InputLimits
+
+Decoder = Callable[[bytes, str | None, InputLimits], ModelInput]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What the prediction service answers, before any envelope."""
+
+    body: bytes  # the prediction, encoded by the runner in the route's output form
+    version: str
+    name: str | None
+    cached: bool
+
+
+Envelope = Callable[[Prediction], bytes]
+
+
+def invocations_envelope(prediction: Prediction) -> bytes:
+    return b'{"predictions":' + prediction.body + b"}"
+
+
+def predict_envelope(prediction: Prediction) -> bytes:
+    import orjson
+
+    meta = orjson.dumps({"name": prediction.name, "version": prediction.version})
+    return b'{"predictions":' + prediction.body + b',"model":' + meta + b"}"
+
+
+@dataclass(frozen=True, slots=True)
+class PredictSpec:
+    """How a prediction route reads its body and wraps its answer."""
+
+    decode: Decoder
+    envelope: Envelope
+    content_types: tuple[str, ...]
+    example: Callable[[Any], Any]  # request example built from the served input example
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str  # the OpenAPI operationId; unique
+    method: str
+    path: str  # template, e.g. /v2/models/{name}/infer; also the metric label
+    summary: str
+    tag: str
+    statuses: tuple[int, ...]  # every status the route can answer (documented in OpenAPI)
+    predict: PredictSpec | None = None  # set: answered by the thin front, not FastAPI
+    response_type: str = "application/json"
+    description: str = ""
+    query: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(re.findall(r"{(\w+)}", self.path))
+
+
+PREDICT_ERRORS = (400, 413, 415, 422, 503, 504)
+
+
+def _split_example(example: Any) -> Any:
+    return example or {"dataframe_split": {"columns": ["x"], "data": [[1.0]]}}
+
+
+def _record_example(example: Any) -> Any:
+    split = (example or {}).get("dataframe_split") if isinstance(example, dict) else None
+    if not split or not split.get("data") or split.get("columns") is None:
+        return {"x": 1.0}
+    return dict(zip(split["columns"], split["data"][0], strict=False))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "invocations", "POST", "/invocations",
+        "MLflow scoring protocol: `mlflow models serve` clients work unchanged",
+        "predict", (200, *PREDICT_ERRORS),
+        PredictSpec(
+            decode_invocations, invocations_envelope, ("application/json", "text/csv"),
+            _split_example,
+        ),
+    ),
+    Route(
+        "predict", "POST", "/predict",
+        "One record (a JSON object) or a list of records; answers with the version",
+        "predict", (200, *PREDICT_ERRORS),
+        PredictSpec(decode_predict, predict_envelope, ("application/json",), _record_example),
+    ),
+    Route("live", "GET", "/health/live", "200 while the HTTP worker runs", "health", (200,)),
+    Route(
+        "ready", "GET", "/health/ready", "200 when a model is loaded; 503 otherwise", "health",
+        (200, 503),
+    ),
+    Route(
+        "model", "GET", "/model", "What is served, what the watcher knows, server-wide totals",
+        "model", (200,),
+    ),
+    Route(
+        "metrics", "GET", "/metrics",
+        "Prometheus text format, summed over every worker and the model process", "health",
+        (200,), response_type="text/plain",
+    ),
+    Route(
+        "reload", "POST", "/reload", "Check the model source now (admin)", "admin",
+        (200, 202, 400, 401, 404, 503, 504),
+        description="`wait=true` answers 200 after the check; otherwise 202 at once.",
+        query=({"name": "wait", "in": "query", "required": False,
+                "schema": {"type": "boolean", "default": False}},),
+    ),
+    Route(
+        "reload_get", "GET", "/reload", "Check the model source now (admin; for older scripts)",
+        "admin", (200, 202, 400, 401, 404, 503, 504),
+        query=({"name": "wait", "in": "query", "required": False,
+                "schema": {"type": "boolean", "default": False}},),
+    ),
+)  # fmt: skip
+
+BY_NAME = {route.name: route for route in ROUTES}
+PREDICT_ROUTES = tuple(route for route in ROUTES if route.predict is not None)
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    parts = re.split(r"({\w+})", template)
+    pattern = "".join(
+        f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
+    )
+    return re.compile(f"^{pattern}$")
+
+
+class RouteTable:
+    """Matches request paths against the table (static paths by dict, templates by regex)."""
+
+    def __init__(self, routes: tuple[Route, ...] = ROUTES) -> None:
+        self.routes = routes
+        self._static: dict[str, list[Route]] = {}
+        self._templates: list[tuple[re.Pattern[str], Route]] = []
+        for route in routes:
+            if route.params:
+                self._templates.append((_compile(route.path), route))
+            else:
+                self._static.setdefault(route.path, []).append(route)
+
+    def candidates(self, path: str) -> tuple[list[Route], dict[str, str]]:
+        """The routes whose path matches (any method) and the path parameters."""
+        found = self._static.get(path)
+        if found is not None:
+            return found, {}
+        for pattern, _ in self._templates:
+            match = pattern.match(path)
+            if match is not None:
+                same = [r for p, r in self._templates if p.pattern == pattern.pattern]
+                return same, match.groupdict()
+        return [], {}
+
+    def label(self, path: str) -> str:
+        """The metric label of a path: its route template, or "other" (bounded cardinality)."""
+        routes, _ = self.candidates(path)
+        return routes[0].path if routes else "other"
