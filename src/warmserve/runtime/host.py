@@ -66,6 +66,7 @@ class ModelHost:
         on_state: Callable[[ModelHost], None],
         resume: ModelVersion | None = None,
         loader: Loader | None = None,
+        resolver: Callable[[], ModelVersion] | None = None,
     ) -> None:
         self.key = key
         self.settings = settings
@@ -81,6 +82,7 @@ class ModelHost:
             metrics,
             resume=resume,
             loader=loader or _default_loader(settings),
+            resolver=resolver,
         )
         self._on_state = on_state
         self.queue: deque[Pending] = deque()
