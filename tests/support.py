@@ -45,6 +45,21 @@ def wait_until(
     )
 
 
+async def wait_until_async(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.005, what: str = ""
+) -> Any:
+    """``wait_until`` for in-process tests: polls on the running event loop, never blocks it."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
 class Server:
     """`python -m warmserve serve` on a free port, logs in a file."""
 

@@ -13,10 +13,10 @@ import orjson
 import pandas as pd
 import pytest
 
+from fakes import pendings
 from warmserve.errors import BadRequest, PredictionFailed, WarmserveError
 from warmserve.protocol import InputForm, PredictRequest
 from warmserve.runtime.batch import (
-    Job,
     Pending,
     batch_key,
     chunks,
@@ -59,21 +59,6 @@ def split(*xs: float) -> PredictRequest:
     return PredictRequest(
         0, "default", 1e12, InputForm.SPLIT, {"columns": ["x"], "data": [[x] for x in xs]}
     )
-
-
-def pendings(*requests: PredictRequest, chunk_rows: int = 1000) -> list[Pending]:
-    found = []
-    for index, request in enumerate(requests):
-        request.id = index
-        rows = request_rows(request)
-        parts = chunks(request, rows, chunk_rows)
-        job = Job(request, None, rows, batch_key(request), parts=parts[1:])
-        found.append(
-            Pending(
-                job, parts[0], payload_rows(request.form, parts[0]), 0.0, False, len(parts) == 1
-            )
-        )
-    return found
 
 
 def test_requests_with_one_key_share_one_call_and_each_gets_its_rows() -> None:
