@@ -117,6 +117,7 @@ def check_records(data: list[Any], where: str, limits: InputLimits) -> None:
 
 
 def check_csv(text: str, limits: InputLimits) -> None:
-    header, _, _ = text.partition("\n")
+    header, _, body = text.partition("\n")
     check_columns(header.count(",") + 1, "the CSV header", limits)
-    check_rows(text.count("\n"), "the CSV body", limits)
+    # data rows: the lines after the header, the last one with or without its newline
+    check_rows(body.count("\n") + (bool(body) and not body.endswith("\n")), "the CSV body", limits)
