@@ -182,7 +182,9 @@ class RunnerClient:
                 self._ready.clear()
                 writer.close()
                 self._fail_all(
-                    errors.RunnerUnavailable(
+                    errors.ShuttingDown("the server is shutting down")
+                    if self._closed
+                    else errors.RunnerUnavailable(
                         "the model process went away while handling this request", retry_after=1
                     )
                 )
