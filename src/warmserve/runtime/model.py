@@ -67,8 +67,8 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
         predictor=info,
     )
     loaded = LoadedModel(version, pyfunc, predictor, served)
-    warm_up(loaded, example)
-    loaded.served = replace(served, load_seconds=round(time.monotonic() - started, 3))
+    warm_up(loaded, example)  # may replace the predictor and what loaded.served says of it
+    loaded.served = replace(loaded.served, load_seconds=round(time.monotonic() - started, 3))
     return loaded
 
 
