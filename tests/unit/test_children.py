@@ -242,10 +242,17 @@ def test_the_runner_handle_reads_the_pong(
         subject.closed()
 
 
+def unreachable(tmp_path: Path, process: FakeProcess) -> RunnerHandle:
+    """A runner handle whose process never opens its socket."""
+
+    def launch(resume: dict[str, Any]) -> Any:
+        return process
+
+    return RunnerHandle("runner", launch, RunnerProbe(str(tmp_path / "no.sock"), 1, 5), 60)
+
+
 def test_a_runner_that_never_opens_its_socket_is_replaced(tmp_path: Path) -> None:
-    subject = RunnerHandle(
-        "runner", lambda resume: FakeProcess(), RunnerProbe(str(tmp_path / "no.sock"), 1, 5), 60
-    )  # type: ignore[arg-type, return-value]
+    subject = unreachable(tmp_path, FakeProcess())
     subject.start(now=0.0)
     assert subject.check(now=1.0) is None
     assert subject.check(now=START_TIMEOUT + 1) == "did not open its socket in time"
@@ -265,9 +272,7 @@ def test_stopping_the_runner_is_a_shutdown_message(runner: FakeRunner) -> None:
 
 def test_a_runner_that_cannot_be_told_is_terminated(tmp_path: Path) -> None:
     process = FakeProcess()
-    subject = RunnerHandle(
-        "runner", lambda resume: process, RunnerProbe(str(tmp_path / "no.sock"), 1, 5), 60
-    )  # type: ignore[arg-type, return-value]
+    subject = unreachable(tmp_path, process)
     subject.request_stop()  # not started: nothing to stop
     subject.start(now=0.0)
     subject.request_stop()

@@ -22,6 +22,7 @@ from warmserve.protocol import (
     PredictRequest,
     WorkerError,
 )
+from warmserve.runtime import batch
 from warmserve.runtime import host as host_module
 from warmserve.runtime.host import ModelHost
 from warmserve.settings import Settings
@@ -153,7 +154,7 @@ async def test_a_model_failure_fails_only_its_request(serving: Harness, x: int, 
 async def test_an_unexpected_error_fails_only_its_batch_and_the_loop_goes_on(
     serving: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = host_module.execute
+    real = batch.execute
     calls: list[int] = []
 
     def fails_once(predictor: Any, batch: Any) -> Any:
