@@ -30,9 +30,11 @@ def worker_main(
     liveness: Connection | None = None,
 ) -> None:
     die_with_parent()
-    # Forked from the supervisor: drop its signal handlers (uvicorn installs its own).
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
+    # Forked from the supervisor: drop its signal handlers (uvicorn installs its own, and
+    # raises the signal again after its graceful shutdown). SIGTERM then leaves through
+    # Python's exit path, so what the process saves at exit (coverage data) is saved.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     setup_logging(settings.log_level, f"http-{index}")
     client = RunnerClient(runner_socket)
     # One cache handle per worker process: LMDB maps and Redis sockets never cross a fork.
@@ -50,3 +52,7 @@ def worker_main(
         backlog=2048,
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
