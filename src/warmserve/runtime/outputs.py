@@ -80,8 +80,17 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """JSON text (numpy arrays and scalars included)."""
-    return orjson.dumps(obj, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    """JSON text (numpy arrays and scalars included).
+
+    Keys that are not strings (the column labels of an unnamed series or of a frame built
+    from an array) are written as strings, as ``json.dumps`` and so `mlflow models serve`
+    write them; the common all-string case keeps orjson's faster path.
+    """
+    try:
+        return orjson.dumps(obj, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+        return orjson.dumps(obj, default=_default, option=options)
 
 
 def encode_mlflow_json(output: Any) -> bytes:
