@@ -162,3 +162,19 @@ def test_domain_errors_keep_their_code() -> None:
 
     (outcome,) = execute(Strict(), pendings(split(1)))
     assert isinstance(outcome, WarmserveError) and outcome.error_code == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize(
+    ("form", "data"),
+    [
+        (InputForm.SPLIT, {"columns": ["x"], "data": []}),  # no rows
+        (InputForm.SPLIT, {"columns": ["x"], "data": [[1]], "index": [0]}),  # an index
+        (InputForm.RECORDS, [[1]]),  # not records
+        (InputForm.RECORDS, [{"x": 1}, {"y": 1}]),  # records of different keys
+        (InputForm.RECORDS, [{"x": 1}, {"x": 2, "y": 1}]),
+        (InputForm.INSTANCES, [[1]]),
+        (InputForm.CSV, "x\n1\n"),
+    ],
+)
+def test_requests_that_cannot_share_a_frame_have_no_batch_key(form: InputForm, data: Any) -> None:
+    assert batch_key(PredictRequest(1, "default", 0.0, form, data)) is None

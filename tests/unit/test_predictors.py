@@ -169,3 +169,18 @@ def test_a_flavor_without_its_own_predict_declines_the_numeric_path(
     assert loaded.served.predictor.declined == {
         "numeric-frame": "the flavor exposes no predict function"
     }
+
+
+def test_the_last_strategy_must_never_decline() -> None:
+    from warmserve.runtime.predictors import Declined, Strategy, choose_predictor
+
+    def declines(context: Any, fallback: Any) -> Any:
+        raise Declined("not this one")
+
+    def leans_on_its_fallback(context: Any, fallback: Any) -> Any:
+        return fallback  # a strategy whose inputs all go one level down
+
+    with pytest.raises(RuntimeError, match="no predictor strategy applies"):
+        choose_predictor(None, (Strategy("a", declines),))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="no predictor strategy applies"):
+        choose_predictor(None, (Strategy("a", leans_on_its_fallback),))  # type: ignore[arg-type]

@@ -106,3 +106,34 @@ def test_frame_buffer_splits_frames_however_the_bytes_arrive() -> None:
 def test_garbage_is_a_protocol_error(raw: bytes) -> None:
     with pytest.raises(protocol.ProtocolError):
         protocol.decode(raw)
+
+
+def test_a_frame_over_the_size_limit_is_refused_before_it_is_read() -> None:
+    """A peer that announces a huge frame must not make us buffer it."""
+    import asyncio
+    import socket
+
+    header = protocol.HEADER.pack(protocol.MAX_FRAME + 1)
+    with pytest.raises(protocol.ProtocolError, match="exceeds the limit"):
+        FrameBuffer().feed(header)
+
+    async def read() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(header)
+        await protocol.read_message(reader)
+
+    with pytest.raises(protocol.ProtocolError, match="exceeds the limit"):
+        asyncio.run(read())
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(header)
+        with pytest.raises(protocol.ProtocolError, match="exceeds the limit"):
+            protocol.recv_message(ours)
+        theirs.close()
+        with pytest.raises(ConnectionError):
+            protocol.recv_message(ours)
+
+
+def test_only_protocol_messages_can_be_encoded() -> None:
+    with pytest.raises(TypeError, match="not a protocol message: dict"):
+        protocol.encode({"tag": 1})  # type: ignore[arg-type]
