@@ -110,7 +110,7 @@ def create_app(
     service = PredictionService(settings, client, cache, metrics)
     if metrics is not None:
         app.add_middleware(MetricsMiddleware, metrics=metrics, table=table)
-    _install_error_handlers(app)
+    _install_error_handlers(app, table)
     _install_docs(app, client)
     handlers = _handlers(settings, client)
     for route in ROUTES:
@@ -172,7 +172,7 @@ def _handlers(
     }
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, table: RouteTable) -> None:
     @app.exception_handler(WarmserveError)
     async def domain_error(request: Request, exc: WarmserveError) -> Response:
         return error_response(exc)
@@ -189,9 +189,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(NotFound(f"no route {request.method} {request.url.path}"))
         if exc.status_code == 405:
+            routes, _ = table.candidates(request.url.path)
+            allowed = ", ".join(sorted({route.method for route in routes}))
             return error_response(
                 MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}"),
-                dict(exc.headers or {}),
+                {"Allow": allowed} if allowed else dict(exc.headers or {}),
             )
         error = WarmserveError(str(exc.detail))
         error.status = exc.status_code
@@ -213,9 +215,8 @@ def _install_docs(app: FastAPI, client: RunnerClient) -> None:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json() -> Response:
-        served = client.served()
-        example = served.input_example if served is not None else None
-        return json_response(openapi.document(ROUTES, TITLE, __version__, DESCRIPTION, example))
+        document = openapi.document(ROUTES, TITLE, __version__, DESCRIPTION, client.served())
+        return json_response(document)
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
