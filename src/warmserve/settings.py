@@ -19,8 +19,10 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 class Settings(BaseSettings):
     """Server, registry and runtime configuration."""
 
+    # hide_input_in_errors: a refused value (a cache URL with its password, say)
+    # is never echoed in the error message.
     model_config = SettingsConfigDict(
-        env_prefix="WARMSERVE_", extra="ignore", populate_by_name=True
+        env_prefix="WARMSERVE_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
 
     # --- where models come from -------------------------------------------------

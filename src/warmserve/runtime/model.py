@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from warmserve.errors import ModelLoadError
+from warmserve.redaction import redact
 from warmserve.registry import ModelVersion
 from warmserve.runtime.fastpath import numeric_fast_path
 
@@ -48,7 +49,7 @@ def load_model(version: ModelVersion) -> LoadedModel:
         pyfunc = mlflow.pyfunc.load_model(version.load_uri)
     except Exception as exc:
         raise ModelLoadError(
-            f"cannot load {version.load_uri}: {type(exc).__name__}: {exc}"
+            redact(f"cannot load {version.load_uri}: {type(exc).__name__}: {exc}")
         ) from exc
     metadata = pyfunc.metadata
     loaded = LoadedModel(
