@@ -51,6 +51,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted."
     )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers); larger answers 431.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds from a request's first byte to the end of its headers (else 408).",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds from the end of the headers to the end of the body (else 408).",
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds an idle connection is kept open, before or between requests.",
+    )
 
     # --- model runner -----------------------------------------------------------
     max_batch_size: int = Field(default=64, ge=1, description="Most rows in one predict call.")
