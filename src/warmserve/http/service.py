@@ -57,7 +57,7 @@ class PredictionService:
         if cache is not None:
             name = model.get("name")
             key = cache_key(name, model["version"], *_parts(model_input))
-            hit = await cache.get(key)
+            hit = await cache.get(key, model["version"])
             self._count(cache.name, "hit" if hit is not None else "miss")
             if hit is not None:
                 return Prediction(hit.body, hit.version, cached=True)
