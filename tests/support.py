@@ -24,6 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = Path(__file__).resolve().parent / "models"
 LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
+# The machine's shared Redis; tests use DB 15 and a key prefix of their own.
+REDIS_URL = f"redis://127.0.0.1:{os.environ.get('WARMSERVE_TEST_REDIS_PORT', '6379')}/15"
 
 
 def wait_until(

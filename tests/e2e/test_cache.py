@@ -17,8 +17,7 @@ import struct
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
-from support import free_port, start_redis
+from support import REDIS_URL, free_port, start_redis
 from warmserve.cache import CachedPrediction, cache_key, make_cache
 from warmserve.cache.entry import EntryCodec, InvalidEntry
 from warmserve.cache.local import LocalCache
@@ -36,8 +35,6 @@ from warmserve.settings import Settings
 
 T = TypeVar("T")
 MiB = 1024 * 1024
-REDIS_PORT = int(os.environ.get("WARMSERVE_TEST_REDIS_PORT", "6379"))
-REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/15"
 SPAWN = multiprocessing.get_context("spawn")
 STORE_BYTES = 4 * MiB
 
@@ -366,16 +363,6 @@ def test_local_hmac_rejects_entries_signed_with_another_secret(tmp_path: Path) -
 
 
 # --- redis backend ------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"warmserve-test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for name in client.scan_iter(match=prefix + "*"):
-        client.delete(name)
-    client.close()
 
 
 def test_redis_hit_across_instances_and_ttl(redis_prefix: str) -> None:

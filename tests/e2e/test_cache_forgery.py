@@ -8,14 +8,13 @@ shared Redis (or anyone who can write to it) would.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-from test_cache import REDIS_URL
 
+from support import REDIS_URL
 from warmserve.cache import CachedPrediction, cache_key
 from warmserve.cache.entry import EntryCodec
 from warmserve.cache.local import LocalCache
@@ -55,16 +54,6 @@ FORGERIES_UNSIGNED: dict[str, Callable[[], bytes]] = {
     "tampered bytes": lambda: unsigned(key(1), GENUINE)[:-1] + b"x",  # body no longer JSON
     "truncated": lambda: unsigned(key(1), GENUINE)[:20],
 }
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"warmserve-forgery-test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for name in client.scan_iter(match=prefix + "*"):
-        client.delete(name)
-    client.close()
 
 
 def check_redis(prefix: str, secret: bytes | None, forged: bytes) -> None:
