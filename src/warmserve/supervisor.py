@@ -16,13 +16,12 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from warmserve import entrypoints, protocol
+from warmserve import entrypoints, protocol, rundir
 from warmserve.heartbeat import Heartbeat
 from warmserve.protocol import Control, ControlKind
 from warmserve.settings import Settings
@@ -117,7 +116,7 @@ class Supervisor:
         # the web stack, so its pages are shared copy-on-write (~38 -> ~10 MiB each).
         self.ctx = multiprocessing.get_context("spawn")
         self.worker_ctx = multiprocessing.get_context("fork")
-        self.runtime_dir = tempfile.mkdtemp(prefix="warmserve-")
+        self.runtime_dir = rundir.create()
         self.runner_socket = os.path.join(self.runtime_dir, "runner.sock")
         self.link = RunnerLink(self.runner_socket)
         self.runner = Child("runner")
