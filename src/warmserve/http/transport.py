@@ -85,6 +85,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        self._unset_keepalive_if_required()  # uvicorn leaves it armed after a reset
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
