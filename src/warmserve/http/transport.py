@@ -93,12 +93,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         was_in_head, message = self.phase is Phase.HEAD, self._messages
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError:
+        except httptools.HttpParserError as exc:
             if self._refusal is not None:
                 self._refuse(self._refusal)
             else:
-                self.logger.warning("Invalid HTTP request received.")
-                self.send_400_response("Invalid HTTP request received.")
+                self.logger.warning("Invalid HTTP request received: %s", exc)
+                self.send_400_response(str(exc))
             return
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
@@ -116,7 +116,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(self._too_large())
 
     def send_400_response(self, msg: str) -> None:
-        self._refuse(BadRequest(f"invalid HTTP request: {msg}"))
+        self._refuse(BadRequest(f"invalid HTTP request: {msg or 'unreadable'}"))
 
     def timeout_keep_alive_handler(self) -> None:
         if self.phase in (Phase.IDLE, Phase.RECEIVED):  # a request begun has its own deadline
