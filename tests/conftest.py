@@ -7,6 +7,8 @@ so ``pytest -m unit`` runs the fast layer alone.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,18 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in the shared Redis; its keys are deleted after."""
+    import redis
+
+    from support import REDIS_URL
+
+    prefix = f"warmserve-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for name in client.scan_iter(match=prefix + "*"):
+        client.delete(name)
+    client.close()

@@ -24,6 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = Path(__file__).resolve().parent / "models"
 LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
+# The machine's shared Redis; tests use DB 15 and a key prefix of their own.
+REDIS_URL = f"redis://127.0.0.1:{os.environ.get('WARMSERVE_TEST_REDIS_PORT', '6379')}/15"
 
 
 def wait_until(
@@ -370,3 +372,51 @@ def samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 
 def value(found: dict, metric: str, **labels: str) -> float:
     return found.get((metric, tuple(sorted(labels.items()))), 0.0)
+
+
+# --- raw HTTP/1.1 over a socket (for what no HTTP client will send) -----------------------
+
+
+def raw_connect(url: str, timeout: float = 30.0) -> Any:
+    """A plain TCP socket to the server at ``url`` (http://host:port)."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=timeout)
+
+
+def read_until_closed(sock: Any, timeout: float) -> bytes:
+    """Everything the server sends until it closes the connection; fail after ``timeout``.
+
+    Polls with a deadline: returns as soon as the server closes, whatever it sent.
+    """
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the connection stayed open for {timeout}s: {received!r}")
+        sock.settimeout(min(left, 1.0))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:  # reset by the server: closed too
+            return bytes(received)
+        if not chunk:
+            return bytes(received)
+        received += chunk
+
+
+def raw_request(url: str, data: bytes, timeout: float = 30.0) -> bytes:
+    """Send ``data`` (one request with ``Connection: close``) and return the whole answer."""
+    with raw_connect(url, timeout) as sock:
+        sock.sendall(data)
+        return read_until_closed(sock, timeout)
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of a raw HTTP answer (0 when nothing was answered)."""
+    if not answer.startswith(b"HTTP/1.1 "):
+        return 0
+    return int(answer[9:12])

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from warmserve.errors import WarmserveError
+from warmserve.redaction import redact
 from warmserve.settings import Settings
 
 REGISTRY_FIELDS = ("home", "tracking_uri", "log_level")
@@ -98,10 +99,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = _dispatch(args)
     except ValidationError as exc:
-        print(f"warmserve: invalid setting: {exc}", file=sys.stderr)
+        print(redact(f"warmserve: invalid setting: {exc}"), file=sys.stderr)
         code = 2
     except WarmserveError as exc:
-        print(f"warmserve: {exc.message}", file=sys.stderr)
+        print(redact(f"warmserve: {exc.message}"), file=sys.stderr)
         code = 1
     sys.exit(code)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -19,8 +19,10 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 class Settings(BaseSettings):
     """Server, registry and runtime configuration."""
 
+    # hide_input_in_errors: a refused value (a cache URL with its password, say)
+    # is never echoed in the error message.
     model_config = SettingsConfigDict(
-        env_prefix="WARMSERVE_", extra="ignore", populate_by_name=True
+        env_prefix="WARMSERVE_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
     )
 
     # --- where models come from -------------------------------------------------
@@ -64,6 +66,26 @@ class Settings(BaseSettings):
         ge=2,
         le=200,
         description="Deepest nesting of lists and objects accepted in a request body.",
+    )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers); larger answers 431.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds from a request's first byte to the end of its headers (else 408).",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds from the end of the headers to the end of the body (else 408).",
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds an idle connection is kept open, before or between requests.",
     )
 
     # --- model runner -----------------------------------------------------------
@@ -114,7 +136,17 @@ class Settings(BaseSettings):
     cache_secret: SecretStr | None = Field(
         default=None,
         description="Key that signs cache entries (HMAC); entries failing the check are "
-        "ignored. Set the same value on every replica sharing a Redis.",
+        "ignored. Required with a Redis cache: the same value on every replica sharing it.",
+    )
+    cache_unsigned: bool = Field(
+        default=False,
+        description="Accept a Redis cache without cache_secret (entries unsigned: whoever "
+        "can write to that Redis can forge answers). Logged as a warning.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Directory of the 'local' cache store; default: inside the server's "
+        "runtime directory, removed when it stops.",
     )
 
     log_level: LogLevel = Field(default="info", description="Log level.")
@@ -127,6 +159,24 @@ class Settings(BaseSettings):
         if value != "local" and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("cache must be 'local' or a redis:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _redis_cache_is_signed(self) -> Settings:
+        if self.uses_redis_cache() and not self.cache_signing_key() and not self.cache_unsigned:
+            raise ValueError(
+                "a Redis cache needs WARMSERVE_CACHE_SECRET (the same value on every replica), "
+                "so that nobody else who can write to that Redis can forge answers; to accept "
+                "unsigned entries anyway, set WARMSERVE_CACHE_UNSIGNED=true"
+            )
+        return self
+
+    def uses_redis_cache(self) -> bool:
+        return self.cache is not None and self.cache != "local"
+
+    def cache_signing_key(self) -> bytes | None:
+        """The cache secret as bytes, or None when unset or empty."""
+        secret = self.cache_secret.get_secret_value() if self.cache_secret else ""
+        return secret.encode("utf-8", "surrogateescape") or None
 
     @field_validator("tracking_uri")
     @classmethod

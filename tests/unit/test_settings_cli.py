@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from warmserve.cli import _settings, build_parser
+from warmserve.cli import _settings, build_parser, main
 from warmserve.settings import Settings
 from warmserve.supervisor import bind_socket
 
@@ -66,3 +66,21 @@ def test_accepted_connections_inherit_tcp_nodelay() -> None:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         listener.close()
+
+
+def test_redis_cache_needs_a_secret_or_an_explicit_opt_out(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(ValueError, match="WARMSERVE_CACHE_SECRET"):
+        Settings(cache="redis://127.0.0.1:6379/0")
+    with pytest.raises(ValueError, match="WARMSERVE_CACHE_SECRET"):
+        Settings(cache="redis://127.0.0.1:6379/0", cache_secret="")  # empty is no secret
+    assert Settings(cache="redis://127.0.0.1:6379/0", cache_secret="s").cache_signing_key() == b"s"
+    assert (
+        Settings(cache="redis://127.0.0.1:6379/0", cache_unsigned=True).cache_signing_key() is None
+    )
+    assert Settings(cache="local").cache_signing_key() is None  # one machine, private dir
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--cache", "redis://:pw@127.0.0.1:6379/0"])
+    assert exited.value.code == 2
+    assert "WARMSERVE_CACHE_UNSIGNED=true" in capsys.readouterr().err

@@ -47,6 +47,7 @@ from warmserve.http.service import CacheReporter, PredictionService
 from warmserve.http.views import model_view
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics, render, totals
+from warmserve.redaction import redact
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.http")
@@ -141,7 +142,7 @@ def _handlers(
     async def model() -> Response:
         pong = await client.ping(timeout=2.0)
         view = model_view(
-            client.state(), pong, totals([r.path for r in PREDICT_ROUTES]), settings.model
+            client.state(), pong, totals([r.path for r in PREDICT_ROUTES]), settings.model, redact
         )
         return json_response(view)
 

@@ -116,8 +116,10 @@ class PredictFrontend:
         limit = self.max_body
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
+                # close: the unread body must not be drained from a client we refused
                 return error_answer(
-                    PayloadTooLarge(f"the body is {int(value)} bytes; the limit is {limit}")
+                    PayloadTooLarge(f"the body is {int(value)} bytes; the limit is {limit}"),
+                    {"Connection": "close"},
                 )
         body = bytearray()
         while True:
@@ -126,7 +128,10 @@ class PredictFrontend:
                 return None
             body += message.get("body", b"")
             if len(body) > limit:
-                return error_answer(PayloadTooLarge(f"the body exceeds the limit of {limit} bytes"))
+                return error_answer(
+                    PayloadTooLarge(f"the body exceeds the limit of {limit} bytes"),
+                    {"Connection": "close"},
+                )
             if not message.get("more_body", False):
                 return bytes(body)
 

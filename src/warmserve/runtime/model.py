@@ -12,6 +12,7 @@ from typing import Any
 
 from warmserve.errors import ModelLoadError
 from warmserve.protocol import InputForm, OutputForm, PredictorInfo, ServedModel
+from warmserve.redaction import redact
 from warmserve.registry import ModelVersion
 from warmserve.runtime import outputs
 from warmserve.runtime.predictors import ModelContext, Predictor, choose_predictor
@@ -52,7 +53,7 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
         raise
     except Exception as exc:
         raise ModelLoadError(
-            f"cannot load {version.load_uri}: {type(exc).__name__}: {exc}"
+            redact(f"cannot load {version.load_uri}: {type(exc).__name__}: {exc}")
         ) from exc
     served = ServedModel(
         version=version.version,
