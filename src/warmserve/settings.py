@@ -7,6 +7,7 @@ this class, so the two can never drift apart). No I/O happens here.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +49,12 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted."
+    )
+    replica_name: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="Name of this replica, sent as X-Replica on every prediction answer "
+        "(default: the host name; on Kubernetes the pod name).",
     )
 
     # --- model runner -----------------------------------------------------------

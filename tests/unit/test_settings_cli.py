@@ -66,3 +66,12 @@ def test_accepted_connections_inherit_tcp_nodelay() -> None:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         listener.close()
+
+
+def test_replica_name_defaults_to_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WARMSERVE_REPLICA_NAME", raising=False)
+    assert Settings().replica_name == socket.gethostname()
+    monkeypatch.setenv("WARMSERVE_REPLICA_NAME", "api-7d9f8-x2k4q")
+    assert Settings().replica_name == "api-7d9f8-x2k4q"
+    with pytest.raises(ValueError):
+        Settings(replica_name="")

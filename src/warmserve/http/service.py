@@ -90,7 +90,7 @@ class PredictionService:
         except Exception:
             log.exception("unexpected error on POST %s", route)
             return error_answer(WarmserveError("internal error while predicting"))
-        headers = {"X-Model-Version": prediction.version}
+        headers = {"X-Model-Version": prediction.version, "X-Replica": self.settings.replica_name}
         if self.cache is not None:
             headers["X-Cache"] = "hit" if prediction.cached else "miss"
         return Answer(200, payload, headers)
