@@ -148,11 +148,25 @@ class Cluster:
         assert done.returncode == 0, done.stderr + done.stdout
         return done.stdout
 
-    def promote(self, version: str) -> float:
-        """Move the alias; returns the monotonic time just before the command ran."""
+    def roll_out(self, version: str) -> dict[str, float]:
+        """Move the alias to ``version`` and wait until every replica serves it; returns
+        seconds from the alias move (the promote command's return) to each replica's
+        switch."""
         started = time.monotonic()
         self.warmserve("promote", MODEL, version, "--alias", "production")
-        return started
+        moved = time.monotonic()
+        log(f"promote command took {moved - started:.1f}s")
+        switched: dict[str, float] = {}
+
+        def everyone_switched() -> bool:
+            for replica in REPLICAS:
+                if replica not in switched and self.served(replica) == version:
+                    switched[replica] = round(time.monotonic() - moved, 2)
+            return len(switched) == len(REPLICAS)
+
+        bound = self.poll_interval + LOAD_ALLOWANCE
+        wait_until(everyone_switched, bound + 15, interval=0.1, what=f"every replica on v{version}")
+        return dict(sorted(switched.items()))
 
 
 # --- the infrastructure host ------------------------------------------------------------
@@ -349,23 +363,11 @@ def test_promotion_reaches_every_replica_without_a_failed_request(cluster: Clust
     bound = cluster.poll_interval + LOAD_ALLOWANCE
     with client_loop(cluster.haproxy.url, {"dataframe_records": [IRIS_ROW]}) as loop:
         wait_until(lambda: loop.count() > 30, 60, what="traffic")
-        moved = cluster.promote("2")
-        switched: dict[str, float] = {}
-
-        def everyone_switched() -> bool:
-            for replica in REPLICAS:
-                if replica not in switched and cluster.served(replica) == "2":
-                    switched[replica] = time.monotonic() - moved
-            return len(switched) == len(REPLICAS)
-
-        wait_until(everyone_switched, bound + 10, interval=0.1, what="every replica on v2")
+        switched = cluster.roll_out("2")
         after = time.monotonic()
         wait_until(lambda: len(loop.since(after)) > 30, 60, what="traffic after the swap")
         answers = loop.finish()
-    log(
-        f"promotion: alias -> serving per replica (s): "
-        f"{ {r: round(t, 2) for r, t in sorted(switched.items())} }; {summary(answers)}"
-    )
+    log(f"promotion: alias -> serving per replica (s): {switched}; {summary(answers)}")
     assert not failed(answers), failed(answers)[:5]
     assert all(seconds <= bound for seconds in switched.values()), switched
     by_replica = {a.replica for a in answers}
@@ -513,12 +515,7 @@ def test_infrastructure_cut_off_then_back(cluster: Cluster) -> None:
     assert all(codes == {200} for codes in readiness.values()), readiness  # as documented
     # Recovery: the registry and the cache answer again on every replica.
     target = "1" if version == "2" else "2"
-    moved = cluster.promote(target)
-    for r in REPLICAS:
-        wait_until(lambda r=r: cluster.served(r) == target,
-                   cluster.poll_interval + LOAD_ALLOWANCE + 15, interval=0.2,
-                   what=f"{r} following the registry again")  # fmt: skip
-    followed = time.monotonic() - moved
+    followed = cluster.roll_out(target)
     body = {"dataframe_records": [random_row()]}
 
     def shared_again() -> bool:
@@ -528,6 +525,6 @@ def test_infrastructure_cut_off_then_back(cluster: Cluster) -> None:
 
     wait_until(shared_again, 30, interval=0.5, what="the shared cache again")
     log(
-        f"outage: after the link returned every replica followed a promotion in {followed:.1f}s "
+        f"outage: after the link returned every replica followed a promotion {followed} "
         "and the shared cache answered hits again"
     )
