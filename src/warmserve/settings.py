@@ -7,6 +7,7 @@ this class, so the two can never drift apart). No I/O happens here.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -48,10 +49,6 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token required by admin endpoints (/reload)."
     )
-    replica_name: str | None = Field(
-        default=None,
-        description="Name sent as X-Replica on prediction answers (default: the host name).",
-    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="Largest request body accepted."
     )
@@ -86,6 +83,12 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         description="Seconds an idle connection is kept open, before or between requests.",
+    )
+    replica_name: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        description="Name of this replica, sent as X-Replica on every prediction answer "
+        "(default: the host name; on Kubernetes the pod name).",
     )
 
     # --- model runner -----------------------------------------------------------
@@ -196,12 +199,6 @@ class Settings(BaseSettings):
     @property
     def max_batch_delay(self) -> float:
         return self.max_batch_delay_ms / 1000.0
-
-    def replica(self) -> str:
-        """This replica's name in answers: the setting, else the host name."""
-        import socket
-
-        return self.replica_name or socket.gethostname()
 
     def is_loopback(self) -> bool:
         return self.host in {"127.0.0.1", "localhost", "::1"} or self.host.startswith("127.")

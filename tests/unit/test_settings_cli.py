@@ -84,3 +84,12 @@ def test_redis_cache_needs_a_secret_or_an_explicit_opt_out(
         main(["serve", "--cache", "redis://:pw@127.0.0.1:6379/0"])
     assert exited.value.code == 2
     assert "WARMSERVE_CACHE_UNSIGNED=true" in capsys.readouterr().err
+
+
+def test_replica_name_defaults_to_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WARMSERVE_REPLICA_NAME", raising=False)
+    assert Settings().replica_name == socket.gethostname()
+    monkeypatch.setenv("WARMSERVE_REPLICA_NAME", "api-7d9f8-x2k4q")
+    assert Settings().replica_name == "api-7d9f8-x2k4q"
+    with pytest.raises(ValueError):
+        Settings(replica_name="")

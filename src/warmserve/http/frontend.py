@@ -48,7 +48,7 @@ class PredictFrontend:
         self.table = table
         self.limits = limits
         self.max_body = service.settings.max_body_bytes
-        self.replica = service.settings.replica()
+        self.replica = service.settings.replica_name
         self._trimmed = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
