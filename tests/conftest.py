@@ -7,6 +7,7 @@ so ``pytest -m unit`` runs the fast layer alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,12 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="module")
+def one_openmp_thread() -> Iterator[None]:
+    """OpenMP pools spin on a busy 2-core machine and make small fits slow: one thread each."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield

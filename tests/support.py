@@ -370,3 +370,27 @@ def samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 
 def value(found: dict, metric: str, **labels: str) -> float:
     return found.get((metric, tuple(sorted(labels.items()))), 0.0)
+
+
+# --- tree models saved with their MLflow flavor (runtime/trees tests) ---------------------
+
+
+def save_and_load_flavor(flavor: Any, model: Any, path: Path, frame: Any, **kw: Any) -> Any:
+    """Save ``model`` with ``flavor.save_model`` as a user would, load it as the server does.
+
+    cloudpickle for sklearn (as the trainer logs it: skops refuses tree types), no
+    requirement inference (it imports the model in a subprocess: seconds per save).
+    """
+    import warnings
+
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    if flavor is mlflow.sklearn:
+        kw["serialization_format"] = mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flavor.save_model(model, str(path), signature=infer_signature(frame), pip_requirements=[],
+                          input_example=frame.head(3), **kw)  # fmt: skip
+    return mlflow.pyfunc.load_model(str(path))
