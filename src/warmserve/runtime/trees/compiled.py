@@ -22,6 +22,11 @@ BACKEND = "treelite"
 # LightGBM keeps only values with |x| > kZeroThreshold (1e-35f) when it reads a dense row;
 # smaller ones reach the trees as 0.0 (c_api.cpp, RowPairFunctionFromDenseMatric).
 LIGHTGBM_ZERO = float(np.float32(1e-35))
+# GTIL walks one row through every tree, then the next row; the libraries walk one tree
+# over all rows. Up to about this many rows per call GTIL wins; past ~128 the library's
+# own single-threaded predict is faster (bench/compiled_trees.py --crossover), so the
+# caller should send bigger batches down the pyfunc path.
+FASTER_UP_TO_ROWS = 64
 
 
 class NotCompilable(Exception):
@@ -84,6 +89,7 @@ class CompiledTrees:
             "refuses": [name for name, on in self._refusals() if on],
             "conversion_seconds": round(self.conversion_seconds, 4),
             "threads": self.threads,
+            "faster_up_to_rows": FASTER_UP_TO_ROWS,
             "tolerance": self.tolerance,
         }
 
