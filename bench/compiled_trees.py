@@ -4,6 +4,7 @@
     .venv/bin/python bench/compiled_trees.py                 # backends (tables 1 and 2)
     .venv/bin/python bench/compiled_trees.py --threads       # thread limits (table 3)
     .venv/bin/python bench/compiled_trees.py --crossover     # native / compiled time by rows
+    .venv/bin/python bench/compiled_trees.py --load          # compile + verify at load
 
 Models: 20 float features, 5,000 training rows, binary labels; RandomForest 200 trees
 depth 12 (the issue's model), GradientBoosting 200 x depth 3, HistGradientBoosting 200
@@ -41,7 +42,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from procfs import machine_facts, memory
 
-from warmserve.runtime.trees import compile_trees
+from warmserve.runtime.trees import compile_trees, verify
 from warmserve.runtime.trees.probes import threshold_rows, thresholds_by_feature
 
 N_FEATURES = 20
@@ -354,10 +355,29 @@ def crossover(args: argparse.Namespace) -> None:
     print("\n".join(lines))
 
 
+def load_cost(args: argparse.Namespace) -> None:
+    """What compiling and verifying cost at load, and how many leaves verification reaches."""
+    lines = []
+    for title, _, pyfunc in trained(args.only, Path(tempfile.mkdtemp(prefix="trees-"))):
+        started = time.perf_counter()
+        compiled = compile_trees(pyfunc, COLUMNS)
+        compiled_at = time.perf_counter()
+        report = verify(compiled, pyfunc, COLUMNS, pyfunc.input_example)
+        verified_at = time.perf_counter()
+        seconds = f"{compiled_at - started:.2f} | {verified_at - compiled_at:.2f}"
+        facts = f"{report.ok} | {report.rows_checked} | {report.leaf_coverage:.1%}"
+        lines.append(f"| {title} | {seconds} | {facts} |")
+    print(f"machine: {machine_facts()}\n")
+    print("| model | compile s | verify s | ok | rows checked | leaves reached |")
+    print("|---|---:|---:|---|---:|---:|")
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", action="store_true", help="the thread-limit table")
     parser.add_argument("--crossover", action="store_true", help="native / compiled by rows")
+    parser.add_argument("--load", action="store_true", help="compile + verify cost at load")
     parser.add_argument("--repeats", type=int, default=200, help="calls per size (1,000: /10)")
     parser.add_argument("--only", default="", help="models whose title contains this")
     parser.add_argument("--skip-tl2cgen", action="store_true", help="no gcc compile step")
@@ -366,6 +386,8 @@ def main() -> None:
         threads(args)
     elif args.crossover:
         crossover(args)
+    elif args.load:
+        load_cost(args)
     else:
         backends(args)
 
