@@ -28,8 +28,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from support import save_and_load_flavor
+from support import ROOT, save_and_load_flavor
 from warmserve.runtime.trees import NotCompilable, compile_trees, verify
+from warmserve.runtime.trees.boosters import LGB_OBJECTIVES, XGB_OBJECTIVES
 
 COLUMNS = ["a", "b", "c"]
 RNG = np.random.default_rng(3)
@@ -144,3 +145,18 @@ def test_verification_reports_instead_of_raising(tmp_path: Path) -> None:
     report = verify(compiled, pyfunc, COLUMNS, None)
     assert not report.ok
     assert "labels differ" in report.reason
+
+
+def test_docs_list_exactly_the_compiled_objectives() -> None:
+    """docs/compiled-trees.md's table names the objectives the converters accept."""
+    rows = (ROOT / "docs" / "compiled-trees.md").read_text().splitlines()
+    for flavor, objectives in (
+        ("mlflow.xgboost", XGB_OBJECTIVES),
+        ("mlflow.lightgbm", LGB_OBJECTIVES),
+    ):
+        row = next(line for line in rows if line.startswith(f"| `{flavor}`"))
+        models = row.split("|")[2]
+        documented = set(
+            models[models.index("(") + 1 : models.rindex(")")].replace("`", "").split(", ")
+        )
+        assert documented == objectives

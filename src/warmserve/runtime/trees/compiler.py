@@ -8,7 +8,9 @@ Everything unexpected is refused rather than guessed; the verification in
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,69 +31,61 @@ def compile_trees(pyfunc_model: Any, columns: Sequence[str], *, threads: int = 1
         raise NotCompilable(f"conversion failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _compile(pyfunc_model: Any, columns: tuple[str, ...], threads: int) -> CompiledTrees:
-    import time
+@dataclass(frozen=True)
+class _Converted:
+    conversion: Conversion
+    transform: Callable[[Array], Array] | None = None  # earlier pipeline steps
+    inverse: Callable[[Array], Array] | None = None
+    steps: tuple[str, ...] = ()
 
+
+def _compile(pyfunc_model: Any, columns: tuple[str, ...], threads: int) -> CompiledTrees:
     started = time.perf_counter()
     _check_signature(pyfunc_model, columns)
     conf = pyfunc_model.metadata.flavors.get("python_function", {})
     loader = conf.get("loader_module")
-    method = conf.get("predict_fn", "predict")
     if loader not in ("mlflow.sklearn", "mlflow.xgboost", "mlflow.lightgbm"):
         raise NotCompilable(f"the {loader or 'unknown'} flavor is not a tree ensemble flavor")
     try:
         raw = pyfunc_model.get_raw_model()
     except Exception as exc:
         raise NotCompilable(f"the pyfunc model does not expose its raw model: {exc}") from exc
-    transform: Callable[[Array], Array] | None = None
-    inverse: Callable[[Array], Array] | None = None
-    if loader == "mlflow.sklearn":
-        conversion, transform, steps = _convert_sklearn(raw, method, columns)
-        inverse = _prefix_inverse(raw) if transform is not None else None
-        names_from = raw.steps[0][1] if steps else raw
-        _check_feature_names(getattr(names_from, "feature_names_in_", None), columns)
-    elif method != "predict":
-        raise NotCompilable(f"the pyfunc calls {method}; only predict is compiled for {loader}")
-    elif loader == "mlflow.xgboost":
-        conversion, steps = convert_xgboost(raw), []
-        booster = raw if type(raw).__name__ == "Booster" else raw.get_booster()
-        _check_feature_names(booster.feature_names, columns)
-    else:
-        conversion, steps = convert_lightgbm(raw), []
-    width = _tree_width(transform, len(columns))
+    done = _convert(raw, loader, conf.get("predict_fn", "predict"), columns)
+    conversion = done.conversion
+    width = _tree_width(done.transform, len(columns))
     if int(conversion.model.num_feature) != width:
         raise NotCompilable(
             f"the trees read {conversion.model.num_feature} features, the input gives {width}"
         )
-    kind = conversion.kind + (" in Pipeline" if steps else "")
-    compiled = _assemble(conversion, kind, columns, transform, threads)
-    compiled.inverse = inverse
-    compiled.inputs = _probe_refusals(pyfunc_model, columns, conversion)
-    compiled.pipeline_steps = tuple(steps)
-    compiled.conversion_seconds = time.perf_counter() - started
-    return compiled
-
-
-def _assemble(
-    conversion: Conversion,
-    kind: str,
-    columns: tuple[str, ...],
-    transform: Callable[[Array], Array] | None,
-    threads: int,
-) -> CompiledTrees:
     return CompiledTrees(
         model=conversion.model,
-        kind=kind,
+        kind=conversion.kind + (" in Pipeline" if done.steps else ""),
         columns=columns,
         output=conversion.output,
         margin=conversion.margin,
         float32_model=conversion.float32_model,
-        inputs=InputRule(
-            round_to_float32=conversion.round_to_float32, lightgbm_zero=conversion.lightgbm_zero
-        ),
-        transform=transform,
+        inputs=_probe_refusals(pyfunc_model, columns, conversion),
+        transform=done.transform,
+        inverse=done.inverse,
         threads=threads,
+        pipeline_steps=done.steps,
+        conversion_seconds=time.perf_counter() - started,
     )
+
+
+def _convert(raw: Any, loader: str, method: str, columns: tuple[str, ...]) -> _Converted:
+    if loader == "mlflow.sklearn":
+        done = _convert_sklearn(raw, method, columns)
+        names_from = raw.steps[0][1] if done.steps else raw
+        _check_feature_names(getattr(names_from, "feature_names_in_", None), columns)
+        return done
+    if method != "predict":
+        raise NotCompilable(f"the pyfunc calls {method}; only predict is compiled for {loader}")
+    if loader == "mlflow.xgboost":
+        booster = raw if type(raw).__name__ == "Booster" else raw.get_booster()
+        _check_feature_names(booster.feature_names, columns)
+        return _Converted(convert_xgboost(raw))
+    return _Converted(convert_lightgbm(raw))
 
 
 def _check_signature(pyfunc_model: Any, columns: tuple[str, ...]) -> None:
@@ -117,27 +111,24 @@ def _check_feature_names(names: Any, columns: tuple[str, ...]) -> None:
         raise NotCompilable("the model was fitted on other feature names than the signature's")
 
 
-def _convert_sklearn(
-    raw: Any, method: str, columns: tuple[str, ...]
-) -> tuple[Conversion, Callable[[Array], Array] | None, list[str]]:
+def _convert_sklearn(raw: Any, method: str, columns: tuple[str, ...]) -> _Converted:
     from sklearn.pipeline import Pipeline
 
     if not isinstance(raw, Pipeline):
-        return convert_sklearn(raw, method), None, []
+        return _Converted(convert_sklearn(raw, method))
     if type(raw) is not Pipeline:
         raise NotCompilable(f"{type(raw).__name__} is a Pipeline subclass")
-    final = raw.steps[-1][1]
-    steps = [f"{name}={type(step).__name__}" for name, step in raw.steps]
-    conversion = convert_sklearn(final, method)
+    steps = tuple(f"{name}={type(step).__name__}" for name, step in raw.steps)
+    conversion = convert_sklearn(raw.steps[-1][1], method)
     if len(raw.steps) == 1:
-        return conversion, None, steps
+        return _Converted(conversion, steps=steps)
     prefix = raw[:-1]
     for name, step in prefix.steps:
-        if step is None or step == "passthrough":
-            continue
-        if not hasattr(step, "transform"):
+        if step is not None and step != "passthrough" and not hasattr(step, "transform"):
             raise NotCompilable(f"pipeline step {name!r} has no transform")
-    return conversion, _prefix_transform(prefix, columns), steps
+    return _Converted(
+        conversion, _prefix_transform(prefix, columns), _prefix_inverse(prefix), steps
+    )
 
 
 def _prefix_transform(prefix: Any, columns: tuple[str, ...]) -> Callable[[Array], Array]:
@@ -159,9 +150,8 @@ def _prefix_transform(prefix: Any, columns: tuple[str, ...]) -> Callable[[Array]
     return transform
 
 
-def _prefix_inverse(pipeline: Any) -> Callable[[Array], Array] | None:
+def _prefix_inverse(prefix: Any) -> Callable[[Array], Array] | None:
     """Map tree-space rows back to inputs (for verification), if every step can."""
-    prefix = pipeline[:-1]
     steps = [step for _, step in prefix.steps if step not in (None, "passthrough")]
     if not all(hasattr(step, "inverse_transform") for step in steps):
         return None
