@@ -44,3 +44,12 @@ def redis_prefix() -> Iterator[str]:
     for name in client.scan_iter(match=prefix + "*"):
         client.delete(name)
     client.close()
+
+
+@pytest.fixture(scope="module")
+def one_openmp_thread() -> Iterator[None]:
+    """OpenMP pools spin on a busy 2-core machine and make small fits slow: one thread each."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield

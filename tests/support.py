@@ -6,6 +6,7 @@ a fixed time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -420,3 +421,45 @@ def status_of(answer: bytes) -> int:
     if not answer.startswith(b"HTTP/1.1 "):
         return 0
     return int(answer[9:12])
+
+
+# --- tree models saved with their MLflow flavor (runtime/trees tests) ---------------------
+
+
+def save_and_load_flavor(flavor: Any, model: Any, path: Path, frame: Any, **kw: Any) -> Any:
+    """Save ``model`` with ``flavor.save_model`` as a user would, load it as the server does.
+
+    cloudpickle for sklearn (as the trainer logs it: skops refuses tree types), no
+    requirement inference (it imports the model in a subprocess: seconds per save).
+    """
+    import warnings
+
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    if flavor is mlflow.sklearn:
+        kw["serialization_format"] = mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flavor.save_model(model, str(path), signature=infer_signature(frame), pip_requirements=[],
+                          input_example=frame.head(3), **kw)  # fmt: skip
+    return mlflow.pyfunc.load_model(str(path))
+
+
+@contextlib.contextmanager
+def isolated_registry(base: Path) -> Iterator[Any]:
+    """Settings for an embedded registry under ``base``, with no tracking URI from outside;
+    MLflow's globals are reset afterwards, so later tests do not write into it."""
+    import mlflow
+    import pytest
+
+    from warmserve.settings import Settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("WARMSERVE_TRACKING_URI", raising=False)
+        mp.chdir(base)  # so a stray ./mlruns would show up here
+        yield Settings(home=base / "home")
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    mlflow.set_registry_uri(None)  # type: ignore[arg-type]
