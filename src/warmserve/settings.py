@@ -102,6 +102,17 @@ class Settings(BaseSettings):
         description="A larger request is predicted in parts of this many rows, so other "
         "requests interleave with it.",
     )
+    compiled_trees: bool = Field(
+        default=True,
+        description="Serve tree ensembles through a compiled copy, proven equal to the "
+        "model at load (false: the library's own predict).",
+    )
+    model_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Threads each native pool (OpenMP, BLAS) may use in the model process; "
+        "0 = the library's default.",
+    )
     request_timeout: float = Field(
         default=30.0, gt=0, description="Seconds before a prediction answers 504."
     )
