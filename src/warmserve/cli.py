@@ -139,7 +139,7 @@ def _serve(settings: Settings) -> int:
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
-    from warmserve.registry.training import train_and_register
+    from warmserve.training import train_and_register
 
     result = train_and_register(
         settings,
@@ -165,7 +165,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 def _ensure_demo_model(settings: Settings) -> None:
     from warmserve.errors import ModelNotAvailable
     from warmserve.registry import connect, resolve
-    from warmserve.registry.training import train_and_register
+    from warmserve.training import train_and_register
 
     assert settings.model is not None
     try:

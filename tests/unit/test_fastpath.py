@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from warmserve.protocol import PredictRequest
-from warmserve.registry import connect, resolve, train_synthetic
+from warmserve.registry import connect, resolve
 from warmserve.runtime.fastpath import fast_predict, numeric_rows
 from warmserve.runtime.model import LoadedModel, load_model
 from warmserve.runtime.predict import predict_batch
 from warmserve.settings import Settings
+from warmserve.training import train_synthetic
 
 COLUMNS = tuple(f"f{i}" for i in range(20))
 
@@ -93,7 +94,7 @@ def test_numeric_rows_is_pure() -> None:
 def test_models_with_other_column_types_do_not_qualify(tmp_path: Path) -> None:
     import pandas as pd
 
-    from warmserve.registry.training import train_and_register
+    from warmserve.training import train_and_register
 
     data = tmp_path / "mixed.csv"
     pd.DataFrame({"plan": ["a", "b"] * 20, "n": list(range(40)), "y": [0, 1] * 20}).to_csv(
