@@ -11,15 +11,20 @@ from warmserve.settings import Settings
 from warmserve.supervisor import bind_socket
 
 
-def serve_flags() -> set[str]:
+def command_flags(command: str) -> set[str]:
     parser = build_parser()
-    serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
-    return {opt for action in serve._actions for opt in action.option_strings}
+    sub = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    return {opt for action in sub._actions for opt in action.option_strings}
 
 
-def test_every_setting_is_a_serve_flag() -> None:
-    expected = {"--" + name.replace("_", "-") for name in Settings.model_fields}
-    assert expected <= serve_flags()
+def test_every_server_setting_is_a_serve_flag() -> None:
+    server = [n for n in Settings.model_fields if not n.startswith(("trainer_", "mlflow_"))]
+    assert {"--" + name.replace("_", "-") for name in server} <= command_flags("serve")
+
+
+def test_every_setting_is_a_flag_of_some_command() -> None:
+    flags = set().union(*(command_flags(c) for c in ("serve", "trainer", "mlflow", "stack")))
+    assert {"--" + name.replace("_", "-") for name in Settings.model_fields} <= flags
 
 
 def test_env_twin_and_flag_precedence(monkeypatch: pytest.MonkeyPatch) -> None:

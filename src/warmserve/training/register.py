@@ -261,6 +261,8 @@ def _quiet_mlflow() -> Iterator[None]:
             # Integer columns stay "long" in the signature on purpose (the spec of
             # the data); MLflow's paragraph-long hint about NaN in ints is noise here.
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            # A local path is a valid dataset source; MLflow only wonders which class reads it.
+            warnings.filterwarnings("ignore", message="The specified dataset source can be")
             yield
     finally:
         target.removeFilter(_not_pickle_notice)
