@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -94,6 +95,10 @@ def run_trainer(settings: Settings) -> int:
     )
     if settings.admin_token is None and settings.trainer_host not in ("127.0.0.1", "localhost"):
         log.warning("binding %s without WARMSERVE_ADMIN_TOKEN: anyone can POST /data", host)
+    # uvicorn re-raises the signal that stopped it once it restored the previous
+    # handlers; with these as the previous ones, SIGTERM ends in a clean exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _noted)
     service.start()
     log.info(
         "trainer of %r listening on http://%s:%d (inbox %s, mode %s)",
@@ -106,3 +111,7 @@ def run_trainer(settings: Settings) -> int:
         sock.close()
     log.info("trainer stopped")
     return 0
+
+
+def _noted(signum: int, frame: object) -> None:
+    log.info("received signal %d; stopping", signum)
