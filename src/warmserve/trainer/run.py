@@ -121,6 +121,9 @@ class TrainingRun:
         self.store = store
         self.eval_file = eval_file
         self.notify = notify
+        # The champion is usually the last version this trainer fitted: keep the few
+        # latest in memory instead of downloading them again for every gate.
+        self.fitted: dict[str, Any] = {}
         self.options = EstimatorOptions(
             settings.trainer_estimator, settings.trainer_n_estimators, settings.trainer_max_depth
         )
@@ -189,7 +192,7 @@ class TrainingRun:
             version = done[0]
             with registry_errors(f"version {version} of model {self.name!r}"):
                 run_id = str(client.get_model_version(self.name, version).run_id)
-            model = _load(f"models:/{self.name}/{version}")
+            model = self._model(version)
             scores = evaluate(model, rows.X_eval, rows.y_eval, task)
             progress.phase("registered", f"version {version} (registered before a restart)")
             return version, run_id, scores
@@ -202,7 +205,18 @@ class TrainingRun:
         record = self._record(model, chosen, rows, task, scores, digest)
         registered = log_and_register(self.settings, self.name, model, rows.X, record)
         progress.phase("registered", f"version {registered.version}")
+        self._remember(registered.version, model)
         return registered.version, registered.run_id, scores
+
+    def _model(self, version: str) -> Any:
+        if version not in self.fitted:
+            self._remember(version, _load(f"models:/{self.name}/{version}"))
+        return self.fitted[version]
+
+    def _remember(self, version: str, model: Any) -> None:
+        self.fitted[version] = model
+        for old in sorted(self.fitted, key=int)[:-3]:
+            del self.fitted[old]
 
     def _choose(self, pending: list[Batch]) -> tuple[list[Batch], list[str]]:
         """Append: every accepted batch. Replace: the newest pending one alone."""
@@ -300,7 +314,7 @@ class TrainingRun:
         if champion_version is None or champion_version == version:
             return decide(rule, scores, None), None
         try:
-            champion = _load(f"models:/{self.name}/{champion_version}")
+            champion = self._model(champion_version)
             champion_scores = evaluate(champion, rows.X_eval, rows.y_eval, task)
         except errors.RegistryError:
             raise
