@@ -7,4 +7,5 @@ bash scripts/ensure-redis.sh
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
+bash scripts/check-deploy.sh
 .venv/bin/python -m pytest "$@"

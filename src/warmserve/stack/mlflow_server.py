@@ -47,6 +47,7 @@ def mlflow_command(settings: Settings, port: int) -> list[str]:
         "--host", settings.mlflow_host,
         "--port", str(port),
         "--workers", str(settings.mlflow_workers),
+        "--uvicorn-opts", "--no-access-log",  # one line per registry poll is noise
     ]  # fmt: skip
     if settings.mlflow_allowed_hosts:
         command += ["--allowed-hosts", settings.mlflow_allowed_hosts]
