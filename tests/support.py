@@ -492,3 +492,13 @@ def registered_versions(tracking_uri: str, name: str) -> list[str]:
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     versions = client.search_model_versions(f"name='{name}'")
     return sorted((str(v.version) for v in versions), key=int)
+
+
+def wait_prediction(api: str, row: dict[str, Any], timeout: float, what: str = "") -> Any:
+    """The first 200 answer of POST {api}/predict, polled until ``timeout``."""
+
+    def answered() -> httpx.Response | None:
+        response = httpx.post(f"{api}/predict", json=row, timeout=10)
+        return response if response.status_code == 200 else None
+
+    return wait_until(answered, timeout, interval=0.5, what=what or "a prediction")

@@ -18,6 +18,7 @@ from support import (
     churn_csv,
     free_port,
     processes_mentioning,
+    wait_prediction,
     wait_until,
 )
 
@@ -62,11 +63,7 @@ def test_stack_starts_trains_from_data_serves_and_stops_cleanly(tmp_path: Path) 
         )  # fmt: skip
         assert sent.status_code == 202, sent.text
 
-        def prediction() -> httpx.Response | None:
-            response = httpx.post(f"{api}/predict", json=CHURN_ROW, timeout=10)
-            return response if response.status_code == 200 else None
-
-        answer = wait_until(prediction, 180, interval=0.5, what=f"a prediction\n{_tail(log_path)}")
+        answer = wait_prediction(api, CHURN_ROW, 180, f"a prediction\n{_tail(log_path)}")
         assert answer.headers["x-model-version"] == "1"
         assert answer.json()["predictions"][0] in (0, 1)
         job = httpx.get(f"{trainer}/jobs/{sent.json()['id']}").json()

@@ -71,3 +71,44 @@ def test_accepted_connections_inherit_tcp_nodelay() -> None:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         listener.close()
+
+
+def test_role_flags_and_their_documented_rows() -> None:
+    """trainer --port is trainer_port; stack keeps --trainer-port (the API has --port)."""
+    from pathlib import Path
+
+    from warmserve.cli import MLFLOW_FIELDS, STACK_FIELDS, TRAINER_FIELDS, settings_flags
+
+    assert settings_flags("trainer_port", TRAINER_FIELDS, "trainer_") == [
+        "--port",
+        "--trainer-port",
+    ]
+    assert settings_flags("trainer_port", STACK_FIELDS, "trainer_") == ["--trainer-port"]
+    assert settings_flags("trainer_name", STACK_FIELDS, "trainer_")[0] == "--name"
+    assert {"--port", "--name", "--target", "--eval", "--gate"} <= command_flags("trainer")
+    assert {"--trainer-port", "--mlflow-port", "--name", "--eval"} <= command_flags("stack")
+    assert "--model" not in command_flags("stack")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for prefix, fields in (("trainer_", TRAINER_FIELDS), ("mlflow_", MLFLOW_FIELDS)):
+        for name in (n for n in Settings.model_fields if n.startswith(prefix)):
+            info = Settings.model_fields[name]
+            flags = ", ".join(f"`{f}`" for f in settings_flags(name, fields, prefix))
+            stack = settings_flags(name, STACK_FIELDS, "trainer_")[0]
+            default = info.default if info.default is not None else "unset"
+            row = f"| {flags} | `{stack}` | `WARMSERVE_{name.upper()}` | `{default}` |"
+            assert row in doc, row
+
+
+def test_trainer_flags_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WARMSERVE_TRAINER_MODE", "replace")
+    args = build_parser().parse_args(
+        ["trainer", "--name", "churn", "--target", "y", "--port", "0", "--gate", "f1 >= 0.5"]
+    )
+    settings = _settings(args)
+    assert (settings.trainer_name, settings.trainer_target, settings.trainer_port) == (
+        "churn",
+        "y",
+        0,
+    )
+    assert settings.trainer_mode == "replace" and settings.trainer_gate == "f1 >= 0.5"
+    assert settings.port == 8000  # the API's port is another setting
