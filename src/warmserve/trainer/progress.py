@@ -26,7 +26,7 @@ class RunProgress:
     def phase(self, name: str, detail: str) -> None:
         if self.bar is not None:
             self.bar.set_postfix_str(f"{name}: {detail}", refresh=False)
-            self.bar.update(1 if name != "training" else 0)
+            self.bar.update(1)
         else:
             log.info("%s %s: %s", self.label, name, detail)
 
