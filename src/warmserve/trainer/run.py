@@ -141,8 +141,10 @@ class TrainingRun:
         s = self.settings
         chosen, superseded = self._choose(pending)
         rows = self._frames(pending, chosen)
-        task = self.journal.task or resolve_task(s.trainer_task, rows.y)
-        if self.journal.task is None:
+        # An explicit --task wins; "auto" decides once, from the first training's labels.
+        chosen_task = None if s.trainer_task == "auto" else s.trainer_task
+        task = chosen_task or self.journal.task or resolve_task("auto", rows.y)
+        if self.journal.task != task:
             self.journal.set_task(task)
         rule = parse_rule(s.trainer_gate, task)
         digest = combined_digest(s.trainer_mode, rows.eval_id, *(b.hash for b in chosen))

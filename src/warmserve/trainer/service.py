@@ -102,13 +102,20 @@ class TrainerService:
             log.warning("registry unavailable, retrying in %.0fs: %s", self.retry_interval, exc)
             self.journal.move(ids, JobState.QUEUED, reason=f"retrying: {exc}")
             return True
+        except errors.WarmserveError as exc:  # the data cannot make a model: say why
+            log.warning("training failed for jobs %s: %s", ", ".join(ids), exc.message)
+            return self._fail(pending, exc.message)
         except Exception as exc:
-            reason = exc.message if isinstance(exc, errors.WarmserveError) else repr(exc)
             log.exception("training failed for jobs %s", ", ".join(ids))
-            self.journal.move(ids, JobState.FAILED, reason=reason)
-            self.journal.settle([b.hash for b in pending], None)
-            return True
+            return self._fail(pending, repr(exc))
         self._finish(pending, outcome)
+        return True
+
+    def _fail(self, pending: list[Batch], reason: str) -> bool:
+        """Final for these jobs; their batches stay accepted data but never train alone."""
+        ids = [b.job for b in pending]
+        self.journal.move(ids, JobState.FAILED, reason=reason)
+        self.journal.settle([b.hash for b in pending], None)
         return True
 
     def _finish(self, pending: list[Batch], outcome: Outcome) -> None:
