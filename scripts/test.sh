@@ -9,4 +9,5 @@ bash scripts/ensure-haproxy.sh  # the Service stand-in of the multi-host test (r
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
+bash scripts/check-deploy.sh
 .venv/bin/python -m pytest "$@"

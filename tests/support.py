@@ -463,3 +463,135 @@ def isolated_registry(base: Path) -> Iterator[Any]:
         yield Settings(home=base / "home")
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
     mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
+# --- the trainer and the stack ---------------------------------------------------------
+
+
+def churn_frame(n: int, seed: int, invert: bool = False) -> Any:
+    """A churn-like table: two numbers, one category, a 0/1 target a model can learn."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 72, n)
+    charges = rng.uniform(20, 120, n).round(2)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    score = -0.05 * tenure + 0.03 * charges + 0.8 * (plan == "basic") + rng.normal(0, 0.3, n)
+    churned = (score > 0.6).astype(int)
+    if invert:
+        churned = 1 - churned
+    return pd.DataFrame({"tenure": tenure, "charges": charges, "plan": plan, "churned": churned})
+
+
+CHURN_ROW = {"tenure": 3, "charges": 99.0, "plan": "basic"}
+
+
+def churn_csv(n: int, seed: int, invert: bool = False) -> bytes:
+    return str(churn_frame(n, seed, invert).to_csv(index=False)).encode()
+
+
+def drop_file(inbox: Path, name: str, data: bytes) -> float:
+    """Write-then-rename into ``inbox``; returns the monotonic time the file landed."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    tmp = inbox / f".{name}.tmp"
+    tmp.write_bytes(data)
+    landed = time.monotonic()
+    tmp.rename(inbox / name)
+    return landed
+
+
+class Trainer:
+    """`python -m warmserve trainer` in its own process group, logs in a file."""
+
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.log_path = home / f"trainer-{time.monotonic_ns()}.log"
+        full_env = {
+            **os.environ,
+            "WARMSERVE_HOME": str(home),
+            "WARMSERVE_TRAINER_PORT": "0",
+            "WARMSERVE_TRAINER_SCAN_INTERVAL": "0.1",
+            "WARMSERVE_TRAINER_SETTLE": "0.2",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "warmserve", "trainer", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=home,
+            start_new_session=True,
+        )
+        self.url = wait_until(self._find_url, 60, what="the trainer to bind")
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        wait_until(
+            lambda: self.client.get("/health/ready").status_code == 200, 30, what="trainer ready"
+        )
+
+    def _find_url(self) -> str | None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"trainer exited with {self.proc.returncode}:\n{self.log()}")
+        match = LISTENING.search(self.log())
+        return match.group(1) if match else None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self.client.get("/jobs").json()["jobs"])
+
+    def wait_job(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 180) -> Any:
+        def found() -> Any:
+            return next((job for job in self.jobs() if predicate(job)), None)
+
+        return wait_until(found, timeout, interval=0.1, what=f"a job\n{self.log()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.client.close()
+        self._log.close()
+        return self.proc.returncode
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Pids whose command line or environment contains ``marker`` (e.g. a test's home)."""
+    found: list[int] = []
+    needle = marker.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in blob:
+            found.append(int(entry.name))
+    return found
+
+
+def registered_versions(tracking_uri: str, name: str) -> list[str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    versions = client.search_model_versions(f"name='{name}'")
+    return sorted((str(v.version) for v in versions), key=int)
+
+
+def wait_prediction(api: str, row: dict[str, Any], timeout: float, what: str = "") -> Any:
+    """The first 200 answer of POST {api}/predict, polled until ``timeout``."""
+
+    def answered() -> httpx.Response | None:
+        response = httpx.post(f"{api}/predict", json=row, timeout=10)
+        return response if response.status_code == 200 else None
+
+    return wait_until(answered, timeout, interval=0.5, what=what or "a prediction")

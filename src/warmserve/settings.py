@@ -165,6 +165,107 @@ class Settings(BaseSettings):
 
     log_level: LogLevel = Field(default="info", description="Log level.")
 
+    # --- the trainer service (`warmserve trainer` shows these without the prefix) --
+    trainer_name: str | None = Field(
+        default=None, description="Registered model the trainer owns (trains, registers, gates)."
+    )
+    trainer_target: str | None = Field(
+        default=None, description="Target column of the data the trainer receives."
+    )
+    trainer_inbox: Path | None = Field(
+        default=None,
+        description="Folder watched for data files (CSV, Parquet, JSON records); "
+        "default: HOME/inbox.",
+    )
+    trainer_host: str = Field(default="127.0.0.1", description="Address the trainer binds.")
+    trainer_port: int = Field(
+        default=8100, ge=0, le=65535, description="Trainer HTTP port (0 = any free)."
+    )
+    trainer_mode: Literal["append", "replace"] = Field(
+        default="append",
+        description="What new data means: 'append' trains on every batch accepted so far, "
+        "'replace' on the newest batch alone.",
+    )
+    trainer_gate: str | None = Field(
+        default=None,
+        description="Promotion rule, e.g. 'f1 >= champion - 0.01 and f1 >= 0.7'; default: "
+        "the task's metric (f1 or r2) not worse than the champion's by more than 0.01.",
+    )
+    trainer_eval: Path | None = Field(
+        default=None,
+        description="Fixed evaluation file both champion and challenger are scored on; "
+        "default: a held-out slice of the accepted data.",
+    )
+    trainer_holdout: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Share of each accepted batch held out for evaluation (never trained on) "
+        "when no evaluation file is given.",
+    )
+    trainer_alias: str = Field(
+        default="production", description="Serving alias the gate moves (the champion's)."
+    )
+    trainer_notify: str | None = Field(
+        default=None,
+        description="API base URL sent POST /reload (with the admin token) after a promotion.",
+    )
+    trainer_estimator: str = Field(
+        default="auto",
+        description="auto, logistic, linear, random_forest or gradient_boosting.",
+    )
+    trainer_task: Literal["auto", "classification", "regression"] = Field(
+        default="auto", description="Task; auto decides from the first training's labels."
+    )
+    trainer_n_estimators: int | None = Field(
+        default=None, ge=1, description="Trees of a tree estimator (unset: scikit-learn's)."
+    )
+    trainer_max_depth: int | None = Field(
+        default=None, ge=1, description="Depth of a tree estimator (unset: its default)."
+    )
+    trainer_max_body_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, description="Largest POST /data body accepted."
+    )
+    trainer_scan_interval: float = Field(
+        default=0.5, gt=0, description="Seconds between two scans of the inbox."
+    )
+    trainer_settle: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds a dropped file must stay unchanged before it is read.",
+    )
+    trainer_empty_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="A 0-byte file is taken as still being written; unchanged this long, "
+        "it is rejected as empty.",
+    )
+    trainer_retry_interval: float = Field(
+        default=10.0, gt=0, description="Seconds before a training the registry failed is retried."
+    )
+
+    # --- the MLflow server of `warmserve mlflow` and `warmserve stack` ----------------
+    mlflow_host: str = Field(default="127.0.0.1", description="Address the MLflow server binds.")
+    mlflow_port: int = Field(
+        default=5000, ge=0, le=65535, description="MLflow server port (0 = any free)."
+    )
+    mlflow_backend_store_uri: str | None = Field(
+        default=None,
+        description="MLflow's database, e.g. postgresql+psycopg2://user:pw@host/db; "
+        "default: SQLite file HOME/mlflow/mlflow.db.",
+    )
+    mlflow_artifacts_destination: str | None = Field(
+        default=None,
+        description="Where the MLflow server keeps artifacts it proxies; "
+        "default: HOME/mlflow/artifacts.",
+    )
+    mlflow_allowed_hosts: str | None = Field(
+        default=None,
+        description="Host headers the MLflow server accepts, comma-separated "
+        "(e.g. mlflow,mlflow:5000); default: MLflow's own (localhost, private IPs).",
+    )
+    mlflow_workers: int = Field(default=1, ge=1, description="MLflow server worker processes.")
+
     @field_validator("cache")
     @classmethod
     def _check_cache(cls, value: str | None) -> str | None:
@@ -197,6 +298,11 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("trainer_name", "trainer_target", "trainer_gate", "trainer_notify")
+    @classmethod
+    def _blank_str_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
     def resolved_tracking_uri(self) -> str:
         """The tracking URI in force: the explicit one, else the embedded SQLite file."""
         if self.tracking_uri:
@@ -206,6 +312,13 @@ class Settings(BaseSettings):
     def artifact_root(self) -> Path:
         """Where the embedded default keeps model artifacts."""
         return self.home.resolve() / "artifacts"
+
+    def trainer_inbox_dir(self) -> Path:
+        return (self.trainer_inbox or self.home / "inbox").resolve()
+
+    def trainer_data_dir(self) -> Path:
+        """Accepted batches and the trainer's journal (jobs, what was trained on)."""
+        return self.home.resolve() / "trainer"
 
     @property
     def max_batch_delay(self) -> float:

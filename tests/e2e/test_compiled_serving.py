@@ -4,7 +4,6 @@ and answering exactly what the library's own predict answers (small and big batc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

@@ -18,11 +18,12 @@ import pytest
 import xgboost as xgb
 
 from support import isolated_registry, save_and_load_flavor
-from warmserve.registry import connect, resolve, train_and_register, train_synthetic
-from warmserve.registry.training import synthetic_frame
+from warmserve.registry import connect, resolve
 from warmserve.runtime.model import load_model
 from warmserve.runtime.trees import compile_trees, verify
 from warmserve.settings import Settings
+from warmserve.training import train_and_register, train_synthetic
+from warmserve.training.datasets import synthetic_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_openmp_thread")]
 
@@ -68,8 +69,9 @@ def test_trainer_models_from_the_registry(
     train_synthetic(settings, name=name, estimator=estimator, n_estimators=n_estimators,
                     max_depth=max_depth, promote="production")  # fmt: skip
     loaded = load_model(resolve(f"models:/{name}@production", connect(settings)))
-    columns = [str(spec.name) for spec in loaded.input_schema.inputs]
-    assert loaded.numeric_columns == tuple(columns)  # the same rows the fast path would take
+    columns = [str(spec.name) for spec in loaded.pyfunc.metadata.get_input_schema().inputs]
+    assert loaded.served.predictor is not None
+    assert loaded.served.predictor.name == "compiled-trees"  # chosen and verified at load
     check(loaded.pyfunc, columns, loaded.pyfunc.input_example)
 
 
@@ -82,7 +84,7 @@ def test_trainer_pipeline_with_imputer(settings: Settings, tmp_path: Path) -> No
     options = {"estimator": "random_forest", "n_estimators": 50, "promote": "production"}
     train_and_register(settings, name="trees-gaps", data=csv, target="label", **options)
     loaded = load_model(resolve("models:/trees-gaps@production", connect(settings)))
-    columns = [str(spec.name) for spec in loaded.input_schema.inputs]
+    columns = [str(spec.name) for spec in loaded.pyfunc.metadata.get_input_schema().inputs]
     compiled = compile_trees(loaded.pyfunc, columns)
     assert compiled.describe()["kind"] == "sklearn.RandomForestClassifier in Pipeline"
     assert "nan" not in compiled.describe()["refuses"]  # the imputer takes NaN
