@@ -99,7 +99,7 @@ class WarmserveStore:
             self.cache = RedisCache(url, prefix=prefix)
 
     async def get(self, key: bytes) -> Any:
-        return await self.cache.get(key)
+        return await self.cache.get(key, "1")
 
     async def put(self, key: bytes, value: bytes) -> None:
         await self.cache.put(key, CachedPrediction(value, "1"))

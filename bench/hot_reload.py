@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support import Load, Server, wait_until
-from warmserve.registry import connect, train_synthetic
+from warmserve.registry import connect
 from warmserve.settings import Settings
+from warmserve.training import train_synthetic
 
 HOME = Path(__file__).resolve().parent / ".home-reload"
 NAME = "reload-lr"

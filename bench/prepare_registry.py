@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import inspect
 import json
 import logging
 from dataclasses import dataclass
@@ -25,10 +24,11 @@ from typing import Any
 import mlflow.sklearn
 from sklearn.pipeline import Pipeline
 
+from warmserve import training
 from warmserve.errors import ModelNotAvailable
-from warmserve.registry import connect, resolve, training
-from warmserve.registry.training import train_synthetic
+from warmserve.registry import connect, resolve
 from warmserve.settings import Settings
+from warmserve.training import train_synthetic
 
 ALIAS = "production"
 N_FEATURES = 20
@@ -48,7 +48,10 @@ class BenchModel:
         return f"models:/{self.name}@{ALIAS}"
 
     def recipe(self) -> str:
-        text = repr(self) + inspect.getsource(training)
+        text = repr(self) + "".join(
+            Path(training.__file__).with_name(part).read_text()
+            for part in ("datasets.py", "estimators.py", "register.py")
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

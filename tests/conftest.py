@@ -7,6 +7,8 @@ so ``pytest -m unit`` runs the fast layer alone.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,30 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in the shared Redis; its keys are deleted after."""
+    import redis
+
+    from support import REDIS_URL
+
+    prefix = f"warmserve-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for name in client.scan_iter(match=prefix + "*"):
+        client.delete(name)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def one_openmp_thread() -> Iterator[None]:
+    """OpenMP pools spin on a busy 2-core machine and make small fits slow: one thread each."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 NUMERIC_COLUMNS = tuple(f"f{i}" for i in range(20))

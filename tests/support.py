@@ -6,6 +6,7 @@ a fixed time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = Path(__file__).resolve().parent / "models"
 LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
+# The machine's shared Redis; tests use DB 15 and a key prefix of their own.
+REDIS_URL = f"redis://127.0.0.1:{os.environ.get('WARMSERVE_TEST_REDIS_PORT', '6379')}/15"
 
 
 def wait_until(
@@ -385,3 +388,225 @@ def samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
 
 def value(found: dict, metric: str, **labels: str) -> float:
     return found.get((metric, tuple(sorted(labels.items()))), 0.0)
+
+
+# --- raw HTTP/1.1 over a socket (for what no HTTP client will send) -----------------------
+
+
+def raw_connect(url: str, timeout: float = 30.0) -> Any:
+    """A plain TCP socket to the server at ``url`` (http://host:port)."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=timeout)
+
+
+def read_until_closed(sock: Any, timeout: float) -> bytes:
+    """Everything the server sends until it closes the connection; fail after ``timeout``.
+
+    Polls with a deadline: returns as soon as the server closes, whatever it sent.
+    """
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the connection stayed open for {timeout}s: {received!r}")
+        sock.settimeout(min(left, 1.0))
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:  # reset by the server: closed too
+            return bytes(received)
+        if not chunk:
+            return bytes(received)
+        received += chunk
+
+
+def raw_request(url: str, data: bytes, timeout: float = 30.0) -> bytes:
+    """Send ``data`` (one request with ``Connection: close``) and return the whole answer."""
+    with raw_connect(url, timeout) as sock:
+        sock.sendall(data)
+        return read_until_closed(sock, timeout)
+
+
+def status_of(answer: bytes) -> int:
+    """The status code of a raw HTTP answer (0 when nothing was answered)."""
+    if not answer.startswith(b"HTTP/1.1 "):
+        return 0
+    return int(answer[9:12])
+
+
+# --- tree models saved with their MLflow flavor (runtime/trees tests) ---------------------
+
+
+def save_and_load_flavor(flavor: Any, model: Any, path: Path, frame: Any, **kw: Any) -> Any:
+    """Save ``model`` with ``flavor.save_model`` as a user would, load it as the server does.
+
+    cloudpickle for sklearn (as the trainer logs it: skops refuses tree types), no
+    requirement inference (it imports the model in a subprocess: seconds per save).
+    """
+    import warnings
+
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    if flavor is mlflow.sklearn:
+        kw["serialization_format"] = mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flavor.save_model(model, str(path), signature=infer_signature(frame), pip_requirements=[],
+                          input_example=frame.head(3), **kw)  # fmt: skip
+    return mlflow.pyfunc.load_model(str(path))
+
+
+@contextlib.contextmanager
+def isolated_registry(base: Path) -> Iterator[Any]:
+    """Settings for an embedded registry under ``base``, with no tracking URI from outside;
+    MLflow's globals are reset afterwards, so later tests do not write into it."""
+    import mlflow
+    import pytest
+
+    from warmserve.settings import Settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("WARMSERVE_TRACKING_URI", raising=False)
+        mp.chdir(base)  # so a stray ./mlruns would show up here
+        yield Settings(home=base / "home")
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
+# --- the trainer and the stack ---------------------------------------------------------
+
+
+def churn_frame(n: int, seed: int, invert: bool = False) -> Any:
+    """A churn-like table: two numbers, one category, a 0/1 target a model can learn."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    tenure = rng.integers(1, 72, n)
+    charges = rng.uniform(20, 120, n).round(2)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    score = -0.05 * tenure + 0.03 * charges + 0.8 * (plan == "basic") + rng.normal(0, 0.3, n)
+    churned = (score > 0.6).astype(int)
+    if invert:
+        churned = 1 - churned
+    return pd.DataFrame({"tenure": tenure, "charges": charges, "plan": plan, "churned": churned})
+
+
+CHURN_ROW = {"tenure": 3, "charges": 99.0, "plan": "basic"}
+
+
+def churn_csv(n: int, seed: int, invert: bool = False) -> bytes:
+    return str(churn_frame(n, seed, invert).to_csv(index=False)).encode()
+
+
+def drop_file(inbox: Path, name: str, data: bytes) -> float:
+    """Write-then-rename into ``inbox``; returns the monotonic time the file landed."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    tmp = inbox / f".{name}.tmp"
+    tmp.write_bytes(data)
+    landed = time.monotonic()
+    tmp.rename(inbox / name)
+    return landed
+
+
+class Trainer:
+    """`python -m warmserve trainer` in its own process group, logs in a file."""
+
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        home.mkdir(parents=True, exist_ok=True)
+        self.log_path = home / f"trainer-{time.monotonic_ns()}.log"
+        full_env = {
+            **os.environ,
+            "WARMSERVE_HOME": str(home),
+            "WARMSERVE_TRAINER_PORT": "0",
+            "WARMSERVE_TRAINER_SCAN_INTERVAL": "0.1",
+            "WARMSERVE_TRAINER_SETTLE": "0.2",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "warmserve", "trainer", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=home,
+            start_new_session=True,
+        )
+        self.url = wait_until(self._find_url, 60, what="the trainer to bind")
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        wait_until(
+            lambda: self.client.get("/health/ready").status_code == 200, 30, what="trainer ready"
+        )
+
+    def _find_url(self) -> str | None:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"trainer exited with {self.proc.returncode}:\n{self.log()}")
+        match = LISTENING.search(self.log())
+        return match.group(1) if match else None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self.client.get("/jobs").json()["jobs"])
+
+    def wait_job(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 180) -> Any:
+        def found() -> Any:
+            return next((job for job in self.jobs() if predicate(job)), None)
+
+        return wait_until(found, timeout, interval=0.1, what=f"a job\n{self.log()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.client.close()
+        self._log.close()
+        return self.proc.returncode
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Pids whose command line or environment contains ``marker`` (e.g. a test's home)."""
+    found: list[int] = []
+    needle = marker.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in blob:
+            found.append(int(entry.name))
+    return found
+
+
+def registered_versions(tracking_uri: str, name: str) -> list[str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    versions = client.search_model_versions(f"name='{name}'")
+    return sorted((str(v.version) for v in versions), key=int)
+
+
+def wait_prediction(api: str, row: dict[str, Any], timeout: float, what: str = "") -> Any:
+    """The first 200 answer of POST {api}/predict, polled until ``timeout``."""
+
+    def answered() -> httpx.Response | None:
+        response = httpx.post(f"{api}/predict", json=row, timeout=10)
+        return response if response.status_code == 200 else None
+
+    return wait_until(answered, timeout, interval=0.5, what=what or "a prediction")

@@ -1,4 +1,4 @@
-"""`warmserve serve | train | promote | models | demo`.
+"""`warmserve serve | train | trainer | mlflow | stack | promote | models | demo`.
 
 Settings flags are generated from the Settings class, so every flag has its
 ``WARMSERVE_*`` twin by construction. Flags given on the command line win
@@ -17,21 +17,51 @@ from typing import Any
 from pydantic import ValidationError
 
 from warmserve.errors import WarmserveError
+from warmserve.redaction import redact
 from warmserve.settings import Settings
 
 REGISTRY_FIELDS = ("home", "tracking_uri", "log_level")
 DEMO_MODEL = "iris-clf"
+# Settings of the parts around the server: `serve` does not take them.
+ROLE_PREFIXES = ("trainer_", "mlflow_")
+SERVE_FIELDS = tuple(f for f in Settings.model_fields if not f.startswith(ROLE_PREFIXES))
+TRAINER_FIELDS = (
+    *REGISTRY_FIELDS,
+    "admin_token",
+    *(f for f in Settings.model_fields if f.startswith("trainer_")),
+)
+MLFLOW_FIELDS = (
+    "home",
+    "log_level",
+    *(f for f in Settings.model_fields if f.startswith("mlflow_")),
+)
+# `stack` sets the API's model and the registry URI itself (its own MLflow server).
+STACK_FIELDS = tuple(f for f in Settings.model_fields if f not in ("model", "tracking_uri"))
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser, fields: Iterable[str]) -> None:
+def settings_flags(name: str, fields: Iterable[str], short_prefix: str | None = None) -> list[str]:
+    """The flags of setting ``name``: always --the-full-name; also the name without
+    ``short_prefix`` (trainer_port -> --port) when no other setting of the command has it."""
+    flags = ["--" + name.replace("_", "-")]
+    if short_prefix and name.startswith(short_prefix):
+        short = name.removeprefix(short_prefix)
+        if short not in set(fields):
+            flags.insert(0, "--" + short.replace("_", "-"))
+    return flags
+
+
+def _add_settings_flags(
+    parser: argparse.ArgumentParser, fields: Iterable[str], short_prefix: str | None = None
+) -> None:
     group = parser.add_argument_group("settings (each also WARMSERVE_<NAME> in the environment)")
+    fields = tuple(fields)
     for name in fields:
         info = Settings.model_fields[name]
-        flag = "--" + name.replace("_", "-")
         env = f"WARMSERVE_{name.upper()}"
-        default = info.default if info.default is not None else "unset"
+        default = info.get_default(call_default_factory=True)
+        default = "unset" if default is None else default
         group.add_argument(
-            flag,
+            *settings_flags(name, fields, short_prefix),
             dest=f"setting_{name}",
             default=argparse.SUPPRESS,
             metavar=name.split("_")[-1].upper(),
@@ -55,12 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="start the HTTP server")
-    _add_settings_flags(serve, Settings.model_fields)
+    _add_settings_flags(serve, SERVE_FIELDS)
 
     demo = commands.add_parser(
         "demo", help="train the iris demo model if the registry has none, then serve it"
     )
-    _add_settings_flags(demo, [f for f in Settings.model_fields if f != "model"])
+    _add_settings_flags(demo, [f for f in SERVE_FIELDS if f != "model"])
+
+    trainer = commands.add_parser(
+        "trainer", help="train, register and gate a new version whenever data arrives"
+    )
+    _add_settings_flags(trainer, TRAINER_FIELDS, short_prefix="trainer_")
+
+    mlflow = commands.add_parser(
+        "mlflow", help="run an MLflow server (the model registry), stopped as one process group"
+    )
+    _add_settings_flags(mlflow, MLFLOW_FIELDS, short_prefix="mlflow_")
+
+    stack = commands.add_parser(
+        "stack", help="run the MLflow server, the API and the trainer together on this machine"
+    )
+    _add_settings_flags(stack, STACK_FIELDS, short_prefix="trainer_")
 
     train = commands.add_parser("train", help="train, log and register a scikit-learn model")
     source = train.add_mutually_exclusive_group(required=True)
@@ -98,10 +143,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = _dispatch(args)
     except ValidationError as exc:
-        print(f"warmserve: invalid setting: {exc}", file=sys.stderr)
+        print(redact(f"warmserve: invalid setting: {exc}"), file=sys.stderr)
         code = 2
     except WarmserveError as exc:
-        print(f"warmserve: {exc.message}", file=sys.stderr)
+        print(redact(f"warmserve: {exc.message}"), file=sys.stderr)
         code = 1
     sys.exit(code)
 
@@ -121,6 +166,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _serve(settings)
     if args.command == "train":
         return _train(args, settings)
+    if args.command == "trainer":
+        from warmserve.trainer.main import run_trainer
+
+        return run_trainer(settings)
+    if args.command == "mlflow":
+        from warmserve.stack.mlflow_server import run_mlflow
+
+        return run_mlflow(settings)
+    if args.command == "stack":
+        from warmserve.stack.runner import run_stack
+
+        return run_stack(settings)
     from warmserve.registry import admin, connect
 
     client = connect(settings)
@@ -139,7 +196,7 @@ def _serve(settings: Settings) -> int:
 
 
 def _train(args: argparse.Namespace, settings: Settings) -> int:
-    from warmserve.registry.training import train_and_register
+    from warmserve.training import train_and_register
 
     result = train_and_register(
         settings,
@@ -165,7 +222,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 def _ensure_demo_model(settings: Settings) -> None:
     from warmserve.errors import ModelNotAvailable
     from warmserve.registry import connect, resolve
-    from warmserve.registry.training import train_and_register
+    from warmserve.training import train_and_register
 
     assert settings.model is not None
     try:

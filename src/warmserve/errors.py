@@ -47,6 +47,18 @@ class Unauthorized(WarmserveError):
     error_code = "UNAUTHORIZED"
 
 
+class RequestTimeout(WarmserveError):
+    """The request head or body did not arrive in time (slow or stalled client)."""
+
+    status = 408
+    error_code = "REQUEST_TIMEOUT"
+
+
+class HeadersTooLarge(WarmserveError):
+    status = 431
+    error_code = "HEADERS_TOO_LARGE"
+
+
 class NotFound(WarmserveError):
     status = 404
     error_code = "NOT_FOUND"
@@ -108,6 +120,8 @@ BY_CODE: dict[str, type[WarmserveError]] = {
         PayloadTooLarge,
         UnsupportedMediaType,
         Unauthorized,
+        RequestTimeout,
+        HeadersTooLarge,
         NotFound,
         MethodNotAllowed,
         ModelNotAvailable,

@@ -15,12 +15,11 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from warmserve import entrypoints
+from warmserve import entrypoints, rundir
 from warmserve.children import ChildHandle, RunnerHandle, RunnerProbe, WorkerHandle, join_or_kill
 from warmserve.heartbeat import Heartbeat
 from warmserve.protocol import ServedModel
@@ -53,7 +52,7 @@ class Supervisor:
         # the web stack, so its pages are shared copy-on-write (~38 -> ~10 MiB each).
         self.ctx = multiprocessing.get_context("spawn")
         self.worker_ctx = multiprocessing.get_context("fork")
-        self.runtime_dir = tempfile.mkdtemp(prefix="warmserve-")
+        self.runtime_dir = rundir.create()
         self.runner_socket = os.path.join(self.runtime_dir, "runner.sock")
         self.runner = RunnerHandle(
             "runner",

@@ -17,8 +17,7 @@ import struct
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
-from support import free_port, start_redis
+from support import REDIS_URL, free_port, start_redis
 from warmserve.cache import CachedPrediction, cache_key, make_cache
 from warmserve.cache.entry import EntryCodec, InvalidEntry
 from warmserve.cache.local import LocalCache
@@ -36,8 +35,6 @@ from warmserve.settings import Settings
 
 T = TypeVar("T")
 MiB = 1024 * 1024
-REDIS_PORT = int(os.environ.get("WARMSERVE_TEST_REDIS_PORT", "6379"))
-REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/15"
 SPAWN = multiprocessing.get_context("spawn")
 STORE_BYTES = 4 * MiB
 
@@ -136,8 +133,8 @@ def test_entry_round_trip_and_validation() -> None:
     k = key(1)
     value = CachedPrediction(b'[{"label": "yes"}]', "v7")
     plain, signed = EntryCodec(), EntryCodec(b"secret")
-    assert plain.decode(k, plain.encode(k, value, 12.5)) == (value, 12.5)
-    assert signed.decode(k, signed.encode(k, value)) == (value, 0.0)
+    assert plain.decode(k, plain.encode(k, value, 12.5), "v7") == (value, 12.5)
+    assert signed.decode(k, signed.encode(k, value), "v7") == (value, 0.0)
     blob = signed.encode(k, value)
     bad = [
         (b"", "truncated"),
@@ -147,15 +144,18 @@ def test_entry_round_trip_and_validation() -> None:
     ]
     for raw, reason in bad:
         with pytest.raises(InvalidEntry) as caught:
-            signed.decode(k, raw)
+            signed.decode(k, raw, "v7")
         assert caught.value.reason == reason
     with pytest.raises(InvalidEntry, match="bad signature"):
-        signed.decode(key(2), blob)  # a valid entry moved under another key
+        signed.decode(key(2), blob, "v7")  # a valid entry moved under another key
     with pytest.raises(InvalidEntry, match="body is not JSON"):
-        plain.decode(k, plain.encode(k, CachedPrediction(b"[1,", "v7")))
-    with pytest.raises(InvalidEntry, match="not UTF-8"):
+        plain.decode(k, plain.encode(k, CachedPrediction(b"[1,", "v7")), "v7")
+    for codec in (plain, signed):  # an entry of another version than the key's
+        with pytest.raises(InvalidEntry, match="version mismatch"):
+            codec.decode(k, codec.encode(k, value), "v8")
+    with pytest.raises(InvalidEntry, match="version mismatch"):
         raw = plain.encode(k, CachedPrediction(b"[1]", "ab"))
-        plain.decode(k, raw.replace(b"ab[1]", b"\xff\xfe[1]"))
+        plain.decode(k, raw.replace(b"ab[1]", b"\xff\xfe[1]"), "ab")
 
 
 # --- local backend ------------------------------------------------------------------
@@ -174,11 +174,11 @@ def _child_put(directory: str, i: int, body: bytes) -> None:
     run(main())
 
 
-def _child_get(directory: str, i: int) -> tuple[bytes, str] | None:
+def _child_get(directory: str, i: int, version: str) -> tuple[bytes, str] | None:
     async def main() -> CachedPrediction | None:
         cache = _local(directory)
         try:
-            return await cache.get(key(i))
+            return await cache.get(key(i), version)
         finally:
             await cache.close()
 
@@ -194,7 +194,7 @@ def _child_churn(directory: str, worker: int, rounds: int) -> dict[str, int]:
         for i in range(rounds):
             await cache.put(key((worker, i)), prediction(1000 + 80 * (i % 50)))
             for other in range(4):
-                found = await cache.get(key((other, i)))
+                found = await cache.get(key((other, i)), "1")
                 assert found is None or found.version == "1"
         stats = cache.stats()
         await cache.close()
@@ -215,14 +215,15 @@ def test_local_entry_put_in_one_process_is_a_hit_in_another(tmp_path: Path) -> N
 
     async def here() -> None:
         cache = _local(directory)
-        assert await cache.get(key(1)) == CachedPrediction(b"[0.25]", "7")
+        assert await cache.get(key(1), "7") == CachedPrediction(b"[0.25]", "7")
         await cache.put(key(2), CachedPrediction(b'{"a": 1}', "8"))
         await cache.close()
 
     run(here())
     with ProcessPoolExecutor(1, mp_context=SPAWN) as pool:
-        assert pool.submit(_child_get, directory, 2).result(timeout=120) == (b'{"a": 1}', "8")
-        assert pool.submit(_child_get, directory, 3).result(timeout=120) is None
+        found = pool.submit(_child_get, directory, 2, "8").result(timeout=120)
+        assert found == (b'{"a": 1}', "8")
+        assert pool.submit(_child_get, directory, 3, "8").result(timeout=120) is None
 
 
 def test_local_concurrent_processes_share_a_bounded_store(tmp_path: Path) -> None:
@@ -261,7 +262,7 @@ def test_local_survives_a_process_killed_inside_a_transaction(tmp_path: Path, wr
             await cache.put(key(i), prediction(3000))
         stats = cache.stats()
         assert stats.errors == 0 and stats.dropped <= 1, stats
-        assert await cache.get(key(i)) is not None
+        assert await cache.get(key(i), "1") is not None
         await cache.close()
 
     run(scenario())
@@ -280,11 +281,11 @@ def test_local_store_stays_under_its_bound(tmp_path: Path) -> None:
         assert stats.errors == 0 and stats.puts == 3000
         assert stats.evictions > 2000 and stats.entries is not None and stats.entries < 1000
         assert stats.size_bytes is not None and stats.size_bytes <= MiB
-        assert await cache.get(key(2999)) is not None  # newest kept
-        assert await cache.get(key(0)) is None  # oldest evicted (FIFO)
+        assert await cache.get(key(2999), "1") is not None  # newest kept
+        assert await cache.get(key(0), "1") is None  # oldest evicted (FIFO)
         # a value too big for the store is skipped, not an error
         await cache.put(key("huge"), prediction(MiB // 8))
-        assert await cache.get(key("huge")) is None
+        assert await cache.get(key("huge"), "1") is None
         assert cache.stats().errors == 0 and cache.stats().dropped == 1
         await cache.close()
 
@@ -299,9 +300,9 @@ def test_local_ttl_expires_entries(tmp_path: Path) -> None:
         now = [1000.0]
         cache = _local(str(tmp_path / "fake"), ttl=10, clock=lambda: now[0])
         await cache.put(key(1), prediction())
-        assert await cache.get(key(1)) is not None
+        assert await cache.get(key(1), "1") is not None
         now[0] += 11
-        assert await cache.get(key(1)) is None
+        assert await cache.get(key(1), "1") is None
         await cache.put(key(2), prediction())  # a put purges expired entries
         assert cache.stats().entries == 1 and cache.stats().evictions == 1
         await cache.close()
@@ -310,7 +311,7 @@ def test_local_ttl_expires_entries(tmp_path: Path) -> None:
         await real.put(key(1), prediction())
 
         async def expired() -> bool:
-            return await real.get(key(1)) is None
+            return await real.get(key(1), "1") is None
 
         await poll(expired, 10, "the entry to expire")
         await real.close()
@@ -336,7 +337,7 @@ def test_local_rejects_corrupted_entries(tmp_path: Path) -> None:
             seq = struct.unpack(">Q", raw_seq)[0]
             txn.put(struct.pack(">QI", seq, 0), b"\x01\x02", db=store._log)
         for i in (1, 2, 3, 4):
-            assert await cache.get(key(i)) is None
+            assert await cache.get(key(i), "1") is None
             assert store.get(key(i)) is None  # deleted
         assert cache.stats().rejected == 4 and cache.stats().errors == 0
         await cache.close()
@@ -350,12 +351,12 @@ def test_local_hmac_rejects_entries_signed_with_another_secret(tmp_path: Path) -
         writer = _local(str(tmp_path / "store"), secret=b"one")
         reader = _local(str(tmp_path / "store"), secret=b"two")
         await writer.put(key(1), prediction())
-        assert await writer.get(key(1)) is not None
-        assert await reader.get(key(1)) is None
+        assert await writer.get(key(1), "1") is not None
+        assert await reader.get(key(1), "1") is None
         assert reader.stats().rejected == 1
         await writer.close()
         await reader.close()
-        assert await reader.get(key(1)) is None  # closed: a miss, not an error
+        assert await reader.get(key(1), "1") is None  # closed: a miss, not an error
         await reader.put(key(1), prediction())
 
     run(scenario())
@@ -364,24 +365,14 @@ def test_local_hmac_rejects_entries_signed_with_another_secret(tmp_path: Path) -
 # --- redis backend ------------------------------------------------------------------
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"warmserve-test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for name in client.scan_iter(match=prefix + "*"):
-        client.delete(name)
-    client.close()
-
-
 def test_redis_hit_across_instances_and_ttl(redis_prefix: str) -> None:
     async def scenario() -> None:
         one = RedisCache(REDIS_URL, prefix=redis_prefix, ttl=30)
         two = RedisCache(REDIS_URL, prefix=redis_prefix, ttl=30)
         value = CachedPrediction(b'[{"p": 0.9}]', "12")
         await one.put(key(1), value)
-        assert await two.get(key(1)) == value
-        assert await two.get(key(2)) is None
+        assert await two.get(key(1), "12") == value
+        assert await two.get(key(2), "12") is None
         assert (two.stats().hits, two.stats().misses, one.stats().puts) == (1, 1, 1)
         plain = redis.Redis.from_url(REDIS_URL)
         assert 0 < plain.ttl(one.redis_key(key(1))) <= 30
@@ -403,8 +394,8 @@ def test_redis_rejects_tampered_entries_without_running_them(
         cache = RedisCache(REDIS_URL, prefix=redis_prefix)
         plain.set(cache.redis_key(key(1)), b"\x00garbage")
         plain.set(cache.redis_key(key(2)), payload)
-        assert await cache.get(key(1)) is None
-        assert await cache.get(key(2)) is None
+        assert await cache.get(key(1), "1") is None
+        assert await cache.get(key(2), "1") is None
         assert cache.stats().rejected == 2
         assert plain.exists(cache.redis_key(key(1)), cache.redis_key(key(2))) == 0
         await cache.close()
@@ -415,11 +406,11 @@ def test_redis_rejects_tampered_entries_without_running_them(
         raw = plain.get(name)
         assert isinstance(raw, bytes) and raw.endswith(b"[1]")
         plain.set(name, raw[:-3] + b"[2]")  # well-formed, still JSON, different answer
-        assert await signed.get(key(3)) is None
+        assert await signed.get(key(3), "4") is None
         assert signed.stats().rejected == 1
         await signed.put(key(4), CachedPrediction(b"[1]", "4"))
         other = RedisCache(REDIS_URL, prefix=redis_prefix, secret=b"another")
-        assert await other.get(key(4)) is None
+        assert await other.get(key(4), "4") is None
         await signed.close()
         await other.close()
 
@@ -439,12 +430,12 @@ def test_redis_outage_degrades_to_no_cache_and_recovers(
         cache = RedisCache(f"redis://127.0.0.1:{port}/0", retry_after=0.2)
         value = prediction()
         await cache.put(key(1), value)
-        assert await cache.get(key(1)) == value
+        assert await cache.get(key(1), "1") == value
 
         proc.kill()  # kill -9
         proc.wait()
         for _ in range(20):
-            assert await cache.get(key(1)) is None
+            assert await cache.get(key(1), "1") is None
             await cache.put(key(2), value)  # returns without raising
         assert cache.stats().errors >= 1
         outage = [r for r in caplog.records if "unreachable" in r.getMessage()]
@@ -454,7 +445,7 @@ def test_redis_outage_degrades_to_no_cache_and_recovers(
 
         async def works() -> bool:
             await cache.put(key(3), value)
-            return await cache.get(key(3)) == value
+            return await cache.get(key(3), "1") == value
 
         await poll(works, 30, "the cache to reconnect")
         assert any("reachable again" in r.getMessage() for r in caplog.records)
@@ -479,7 +470,9 @@ def test_make_cache_builds_the_configured_backend(tmp_path: Path) -> None:
     local = make_cache(Settings(cache="local", cache_max_bytes=2 * MiB), scope=str(tmp_path))
     assert isinstance(local, LocalCache) and local.name == "local"
     assert local.directory.parent == tmp_path.resolve()
-    remote = make_cache(Settings(cache=REDIS_URL, cache_ttl=5), scope=str(tmp_path))
+    remote = make_cache(
+        Settings(cache=REDIS_URL, cache_ttl=5, cache_secret="s"), scope=str(tmp_path)
+    )
     assert isinstance(remote, RedisCache) and remote.name == "redis"
     run(local.close())
     run(remote.close())

@@ -107,8 +107,9 @@ def test_redis_cache_shared_by_two_servers_invalidated_by_swaps_and_outages(
     port, procs = private_redis
     url = f"redis://127.0.0.1:{port}/0"
     args = ["--model", f"models:/{name}@production", "--cache", url, "--poll-interval", "0"]
-    first = Server(home, *args)
-    second = Server(home, *args)
+    secret = {"WARMSERVE_CACHE_SECRET": "replicas-share-this"}
+    first = Server(home, *args, env=secret)
+    second = Server(home, *args, env=secret)
     try:
         first.wait_ready()
         second.wait_ready()
@@ -195,4 +196,37 @@ def test_tampered_redis_entries_are_rejected_not_executed(
         )  # fmt: skip
         assert post(server).headers["x-cache"] == "hit"  # the recomputed entry is good
     finally:
+        assert server.stop() == 0
+
+
+def test_forged_version_is_never_served_even_unsigned(
+    registry: tuple[Path, Path, str], private_redis: tuple[int, list[object]]
+) -> None:
+    """The attack of issue 8: with no secret, an entry claiming version 999 was served."""
+    from warmserve.cache import CachedPrediction
+    from warmserve.cache.entry import EntryCodec
+
+    home, _, name = registry
+    port, _ = private_redis
+    url = f"redis://127.0.0.1:{port}/0"
+    server = Server(home, "--model", f"models:/{name}@production",
+                    "--cache", url, "--cache-unsigned", "true")  # fmt: skip
+    store = redis.Redis(port=port)
+    try:
+        server.wait_ready()
+        assert "entries are not signed" in server.log()  # the opt-out is logged
+        key = cache_key(name, "1", "records", [ROW], None)
+        forged = EntryCodec().encode(key, CachedPrediction(b'[{"y": 999.0}]', "999"))
+        store.set("warmserve:pred:" + key.hex(), forged)
+        response = post(server)
+        assert response.headers["x-model-version"] == "1"
+        assert response.headers["x-cache"] == "miss"
+        assert response.json() == {"predictions": [{"y": 42.0}]}
+        wait_until(
+            lambda: value(samples(server), "warmserve_cache_events_total",
+                          backend="redis", event="rejected") == 1,
+            what="the forged entry to be counted as rejected",
+        )  # fmt: skip
+    finally:
+        store.close()
         assert server.stop() == 0

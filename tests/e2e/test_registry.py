@@ -33,11 +33,11 @@ from warmserve.registry import (
     parse_source,
     promote,
     resolve,
-    train_and_register,
-    train_synthetic,
 )
-from warmserve.registry.training import infer_task, sanitize_column
 from warmserve.settings import Settings
+from warmserve.training import train_and_register, train_synthetic
+from warmserve.training.datasets import sanitize_column
+from warmserve.training.estimators import infer_task
 
 IRIS_ROW = {
     "sepal_length_cm": 5.1,

@@ -62,8 +62,8 @@ def test_a_numeric_model_serves_through_the_numeric_frame_path(numeric: LoadedMo
     assert isinstance(numeric.predictor, NumericFramePredictor)
     assert numeric.predictor.columns == NUMERIC_COLUMNS
     info = numeric.served.predictor
-    assert info is not None and info.name == "numeric-frame" and info.declined == {}
-    assert info.detail == {"columns": 20}
+    assert info is not None and info.name == "numeric-frame"
+    assert "numeric-frame" not in info.declined and info.detail["columns"] == 20
     assert numeric.served.input_example["dataframe_split"]["columns"] == list(NUMERIC_COLUMNS)
 
 
@@ -137,7 +137,7 @@ def test_a_model_with_a_string_column_serves_through_pyfunc_and_says_why(
     assert loaded.predictor.name == "pyfunc"
     info = loaded.served.predictor
     assert info is not None and info.name == "pyfunc"
-    assert info.declined == {"numeric-frame": "not every input column is a required double"}
+    assert info.declined["numeric-frame"] == "not every input column is a required double"
     data = {"columns": ["plan", "n"], "data": [["b", 3.0]]}
     request = PredictRequest(1, "default", 1e12, InputForm.SPLIT, data)
     (outcome,) = execute(loaded.predictor, pendings(request))
@@ -166,9 +166,8 @@ def test_a_flavor_without_its_own_predict_declines_the_numeric_path(
     monkeypatch.setattr(mlflow_compat, "flavor_predict_fn", lambda pyfunc: None)
     loaded = load_model(local(numeric_model_dir))
     assert loaded.served.predictor is not None
-    assert loaded.served.predictor.declined == {
-        "numeric-frame": "the flavor exposes no predict function"
-    }
+    declined = loaded.served.predictor.declined
+    assert declined["numeric-frame"] == "the flavor exposes no predict function"
 
 
 def test_the_last_strategy_must_never_decline() -> None:

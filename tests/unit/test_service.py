@@ -113,6 +113,6 @@ async def test_a_reply_from_another_version_is_stored_under_that_version(
     def key(version: str) -> bytes:
         return cache_key("m", version, "records", ROWS.data, ROWS.params)
 
-    assert await cache.get(key("1")) is None
-    stored = await cache.get(key("2"))
+    assert await cache.get(key("1"), "1") is None
+    stored = await cache.get(key("2"), "2")
     assert stored is not None and (stored.body, stored.version) == (b"[5.0]", "2")

@@ -4,7 +4,7 @@ Use::
 
     cache = make_cache(settings, scope=runtime_dir)   # None when caching is off
     key = cache_key(model_name, version, fmt, data, params)
-    hit = await cache.get(key)              # CachedPrediction | None, never raises
+    hit = await cache.get(key, version)     # CachedPrediction | None, never raises
     await cache.put(key, CachedPrediction(body, version))
     await cache.close()
 

@@ -25,7 +25,8 @@ class CacheStats:
 
     ``hits + misses`` is the number of ``get`` calls. A rejected entry, an expired one
     and a failed lookup all count as misses too; ``errors`` counts failed backend
-    operations (get or put), ``rejected`` entries that failed validation, and
+    operations (get or put), ``rejected`` entries that failed validation (including
+    a signature that does not match, and a version other than the key's), and
     ``dropped`` puts skipped without trying to write (value too big, local store
     momentarily full, Redis in its back-off after a failure).
     ``entries``/``size_bytes`` describe the whole store where that is cheap to know
@@ -53,7 +54,10 @@ class PredictionCache(Protocol):
 
     name: str
 
-    async def get(self, key: bytes) -> CachedPrediction | None: ...
+    async def get(self, key: bytes, version: str) -> CachedPrediction | None:
+        """The entry stored under ``key`` if it holds an answer of ``version``, the
+        model version ``key`` was built for; anything else is a miss."""
+        ...
 
     async def put(self, key: bytes, value: CachedPrediction) -> None: ...
 

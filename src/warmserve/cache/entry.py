@@ -62,8 +62,13 @@ class EntryCodec:
         mac = self._mac(key, header, version, value.body) if self._secret is not None else b""
         return b"".join((header, version, mac, value.body))
 
-    def decode(self, key: bytes, raw: bytes) -> tuple[CachedPrediction, float]:
-        """Return the value and its expiry time (0 = never) or raise :class:`InvalidEntry`."""
+    def decode(self, key: bytes, raw: bytes, version: str) -> tuple[CachedPrediction, float]:
+        """Return the value and its expiry time (0 = never) or raise :class:`InvalidEntry`.
+
+        ``version`` is the model version ``key`` was built for: an entry claiming any
+        other version is refused, signed or not (whoever wrote it, it is not the
+        answer this key stands for).
+        """
         if len(raw) < _HEADER.size:
             raise InvalidEntry("truncated")
         magic, flags, expires_at, version_length = _HEADER.unpack_from(raw)
@@ -87,10 +92,8 @@ class EntryCodec:
             expected = self._mac(key, header, version_bytes, body)
             if not hmac.compare_digest(expected, raw[version_end:body_start]):
                 raise InvalidEntry("bad signature")
-        try:
-            version = version_bytes.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidEntry("version is not UTF-8") from None
+        if version_bytes != version.encode("utf-8", "surrogatepass"):
+            raise InvalidEntry("version mismatch")
         try:
             orjson.loads(body)
         except orjson.JSONDecodeError:

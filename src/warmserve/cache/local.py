@@ -50,7 +50,7 @@ class LocalCache:
     def directory(self) -> Path:
         return self._store.path
 
-    async def get(self, key: bytes) -> CachedPrediction | None:
+    async def get(self, key: bytes, version: str) -> CachedPrediction | None:
         counters = self._counters
         try:
             raw = None if self._closed else self._store.get(key)
@@ -63,7 +63,7 @@ class LocalCache:
             counters.misses += 1
             return None
         try:
-            value, expires_at = self._codec.decode(key, raw)
+            value, expires_at = self._codec.decode(key, raw, version)
         except InvalidEntry as exc:
             counters.rejected += 1
             counters.misses += 1

@@ -78,7 +78,7 @@ class RedisCache:
     def redis_key(self, key: bytes) -> bytes:
         return self._prefix + key.hex().encode()
 
-    async def get(self, key: bytes) -> CachedPrediction | None:
+    async def get(self, key: bytes, version: str) -> CachedPrediction | None:
         counters = self._counters
         if self._skipping():
             counters.misses += 1
@@ -97,7 +97,7 @@ class RedisCache:
         try:
             if not isinstance(raw, bytes):  # only if someone set decode_responses
                 raise InvalidEntry("not bytes")
-            value, _ = self._codec.decode(key, raw)
+            value, _ = self._codec.decode(key, raw, version)
         except InvalidEntry as exc:
             counters.rejected += 1
             counters.misses += 1

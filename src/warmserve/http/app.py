@@ -47,6 +47,7 @@ from warmserve.http.service import CacheReporter, PredictionService
 from warmserve.http.views import model_view
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics, render, totals
+from warmserve.redaction import redact
 from warmserve.settings import Settings
 
 log = logging.getLogger("warmserve.http")
@@ -110,7 +111,7 @@ def create_app(
     service = PredictionService(settings, client, cache, metrics)
     if metrics is not None:
         app.add_middleware(MetricsMiddleware, metrics=metrics, table=table)
-    _install_error_handlers(app)
+    _install_error_handlers(app, table)
     _install_docs(app, client)
     handlers = _handlers(settings, client)
     for route in ROUTES:
@@ -141,7 +142,7 @@ def _handlers(
     async def model() -> Response:
         pong = await client.ping(timeout=2.0)
         view = model_view(
-            client.state(), pong, totals([r.path for r in PREDICT_ROUTES]), settings.model
+            client.state(), pong, totals([r.path for r in PREDICT_ROUTES]), settings.model, redact
         )
         return json_response(view)
 
@@ -172,7 +173,7 @@ def _handlers(
     }
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, table: RouteTable) -> None:
     @app.exception_handler(WarmserveError)
     async def domain_error(request: Request, exc: WarmserveError) -> Response:
         return error_response(exc)
@@ -189,9 +190,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             return error_response(NotFound(f"no route {request.method} {request.url.path}"))
         if exc.status_code == 405:
+            routes, _ = table.candidates(request.url.path)
+            allowed = ", ".join(sorted({route.method for route in routes}))
             return error_response(
                 MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}"),
-                dict(exc.headers or {}),
+                {"Allow": allowed} if allowed else dict(exc.headers or {}),
             )
         error = WarmserveError(str(exc.detail))
         error.status = exc.status_code
@@ -213,9 +216,8 @@ def _install_docs(app: FastAPI, client: RunnerClient) -> None:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json() -> Response:
-        served = client.served()
-        example = served.input_example if served is not None else None
-        return json_response(openapi.document(ROUTES, TITLE, __version__, DESCRIPTION, example))
+        document = openapi.document(ROUTES, TITLE, __version__, DESCRIPTION, client.served())
+        return json_response(document)
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -48,7 +48,7 @@ class PredictFrontend:
         self.table = table
         self.limits = limits
         self.max_body = service.settings.max_body_bytes
-        self.replica = service.settings.replica()
+        self.replica = service.settings.replica_name
         self._trimmed = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -116,8 +116,10 @@ class PredictFrontend:
         limit = self.max_body
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
+                # close: the unread body must not be drained from a client we refused
                 return error_answer(
-                    PayloadTooLarge(f"the body is {int(value)} bytes; the limit is {limit}")
+                    PayloadTooLarge(f"the body is {int(value)} bytes; the limit is {limit}"),
+                    {"Connection": "close"},
                 )
         body = bytearray()
         while True:
@@ -126,7 +128,10 @@ class PredictFrontend:
                 return None
             body += message.get("body", b"")
             if len(body) > limit:
-                return error_answer(PayloadTooLarge(f"the body exceeds the limit of {limit} bytes"))
+                return error_answer(
+                    PayloadTooLarge(f"the body exceeds the limit of {limit} bytes"),
+                    {"Connection": "close"},
+                )
             if not message.get("more_body", False):
                 return bytes(body)
 

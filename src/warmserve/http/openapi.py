@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from warmserve.http.routes import Route
+from warmserve.protocol import ServedModel
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -33,24 +34,34 @@ STATUS_TEXT = {
     503: "No model is loaded, or the model process is being replaced (see Retry-After)",
     504: "No answer within request_timeout",
 }
+_SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
+_RECORD: dict[str, Any] = {"type": "object", "minProperties": 1}
+_ENVELOPES: dict[str, Any] = {
+    "dataframe_split": {
+        "type": "object",
+        "properties": {
+            "columns": {"type": "array", "items": _SCALAR},
+            "data": {"type": "array", "items": {}},
+            "index": {"type": "array", "items": {}},
+        },
+        "required": ["data"],
+        "additionalProperties": False,
+    },
+    "dataframe_records": {"type": "array", "items": _RECORD, "minItems": 1},
+    "instances": {"type": ["array", "object", "string", "number", "boolean"]},
+    "inputs": {"type": ["array", "object", "string", "number", "boolean"]},
+}
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "Exactly one of dataframe_split, dataframe_records, instances, inputs; "
-    "optionally params.",
-    "properties": {
-        "dataframe_split": {
-            "type": "object",
-            "properties": {
-                "columns": {"type": "array", "items": {}},
-                "data": {"type": "array", "items": {}},
-                "index": {"type": "array", "items": {}},
-            },
-        },
-        "dataframe_records": {"type": "array", "items": {"type": "object"}},
-        "instances": {},
-        "inputs": {},
-        "params": {"type": "object"},
-    },
+    "optionally params. Whether the rows fit the served model is decided by its signature.",
+    "properties": {**_ENVELOPES, "params": {"type": ["object", "null"]}},
+    "oneOf": [{"required": [name]} for name in _ENVELOPES],
+    "additionalProperties": False,
+}
+PREDICT_SCHEMA: dict[str, Any] = {
+    "oneOf": [_RECORD, {"type": "array", "items": _RECORD, "minItems": 1}],
+    "description": "One record, or a list of records, as the served model's columns.",
 }
 PREDICTIONS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -86,27 +97,100 @@ def _response(route: Route, status: int) -> dict[str, Any]:
     return response
 
 
-def _request_body(route: Route, served_example: Any) -> dict[str, Any]:
+def _request_body(route: Route, served: ServedModel | None) -> dict[str, Any]:
     assert route.predict is not None
+    example = served.input_example if served is not None else None
+    columns = column_schemas(served.signature if served is not None else {})
     content: dict[str, Any] = {}
     for media in route.predict.content_types:
         if media == "text/csv":
-            content[media] = {"schema": {"type": "string"}, "example": _csv_example(served_example)}
+            continue  # any text is a CSV to JSON Schema; described in the operation instead
+        if route.name == "invocations":
+            schema = invocations_schema(columns) if columns else REQUEST_SCHEMA
         else:
-            schema = REQUEST_SCHEMA if route.name == "invocations" else {"type": "object"}
-            content[media] = {"schema": schema, "example": route.predict.example(served_example)}
+            schema = predict_schema(columns) if columns else PREDICT_SCHEMA
+        content[media] = {"schema": schema, "example": route.predict.example(example)}
     return {"required": True, "content": content}
 
 
-def _csv_example(served_example: Any) -> str:
-    split = served_example.get("dataframe_split") if isinstance(served_example, dict) else None
-    if not split or split.get("columns") is None:
-        return "x\n1.0\n"
-    rows = [",".join(str(v) for v in row) for row in split.get("data", [])[:3]]
-    return "\n".join([",".join(str(c) for c in split["columns"]), *rows]) + "\n"
+# What MLflow's schema enforcement accepts for each column type (it converts: a boolean
+# or a null into a double, a fraction into a long, anything into a string); the schema
+# says what is accepted, not what is sensible to send.
+_ANY_SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
+JSON_TYPES: dict[str, dict[str, Any]] = {
+    "double": {"type": ["number", "boolean", "null"]},
+    "float": {"type": ["number", "boolean", "null"]},
+    "long": {"type": ["number", "boolean"]},
+    "integer": {"type": ["number", "boolean"]},
+    "boolean": _ANY_SCALAR,
+    "string": _ANY_SCALAR,
+}
+Column = tuple[str, dict[str, Any], bool]
 
 
-def operation(route: Route, served_example: Any) -> dict[str, Any]:
+def column_schemas(signature: dict[str, Any]) -> list[Column]:
+    """(name, JSON schema, required) per input column, when every column is named and of a
+    plain type; [] otherwise (tensor signatures, objects, arrays: the generic schema)."""
+    inputs = signature.get("inputs") or []
+    found = []
+    for column in inputs:
+        if not isinstance(column, dict) or "name" not in column:
+            return []
+        schema = JSON_TYPES.get(str(column.get("type")))
+        if schema is None:
+            return []
+        found.append((str(column["name"]), schema, bool(column.get("required", True))))
+    return found
+
+
+def _record_schema(columns: list[Column]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: schema for name, schema, _ in columns},
+        "required": [name for name, _, required in columns if required],
+    }
+
+
+def _envelope(field: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {field: schema, "params": {"type": ["object", "null"]}},
+        "required": [field],
+        "additionalProperties": False,
+    }
+
+
+def invocations_schema(columns: list[Column]) -> dict[str, Any]:
+    """The request schema of the served model's own columns (in their signature order)."""
+    row = {
+        "type": "array",
+        "prefixItems": [schema for _, schema, _ in columns],
+        "minItems": len(columns),
+        "maxItems": len(columns),
+    }
+    split = {
+        "type": "object",
+        "properties": {
+            "columns": {"const": [name for name, _, _ in columns]},
+            "data": {"type": "array", "items": row, "minItems": 1},
+        },
+        "required": ["columns", "data"],
+        "additionalProperties": False,
+    }
+    records = {"type": "array", "items": _record_schema(columns), "minItems": 1}
+    return {
+        "description": "The served model's columns as dataframe_split or dataframe_records "
+        "(instances, inputs and text/csv are accepted too; see docs/api.md).",
+        "oneOf": [_envelope("dataframe_split", split), _envelope("dataframe_records", records)],
+    }
+
+
+def predict_schema(columns: list[Column]) -> dict[str, Any]:
+    record = _record_schema(columns)
+    return {"oneOf": [record, {"type": "array", "items": record, "minItems": 1}]}
+
+
+def operation(route: Route, served: ServedModel | None) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": route.name,
         "summary": route.summary,
@@ -122,18 +206,22 @@ def operation(route: Route, served_example: Any) -> dict[str, Any]:
     if parameters:
         op["parameters"] = parameters
     if route.predict is not None:
-        op["requestBody"] = _request_body(route, served_example)
+        op["requestBody"] = _request_body(route, served)
     if route.tag == "admin":
         op["security"] = [{}, {"bearer": []}]
     return op
 
 
 def document(
-    routes: tuple[Route, ...], title: str, version: str, description: str, served_example: Any
+    routes: tuple[Route, ...],
+    title: str,
+    version: str,
+    description: str,
+    served: ServedModel | None,
 ) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = operation(route, served_example)
+        paths.setdefault(route.path, {})[route.method.lower()] = operation(route, served)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},

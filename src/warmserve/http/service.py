@@ -55,7 +55,7 @@ class PredictionService:
         form = _cache_form(model_input, output)
         if cache is not None:
             key = cache_key(name, served.version, form, model_input.data, model_input.params)
-            hit = await cache.get(key)
+            hit = await cache.get(key, served.version)
             self._count(cache.name, "hit" if hit is not None else "miss")
             if hit is not None:
                 return Prediction(hit.body, hit.version, name, cached=True)

@@ -15,6 +15,7 @@ import uvicorn
 
 from warmserve.cache import make_cache
 from warmserve.http.app import create_app
+from warmserve.http.transport import uvicorn_config
 from warmserve.ipc.client import RunnerClient
 from warmserve.logs import setup_logging
 from warmserve.metrics import HttpMetrics
@@ -40,18 +41,7 @@ def worker_main(
     # One cache handle per worker process: LMDB maps and Redis sockets never cross a fork.
     cache = make_cache(settings, scope=os.path.dirname(runner_socket))
     app = create_app(settings, client, HttpMetrics(), cache, liveness)
-    config = uvicorn.Config(
-        app,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.shutdown_grace) or None,
-        timeout_keep_alive=5,
-        backlog=2048,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app, settings)).run(sockets=[sock])
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

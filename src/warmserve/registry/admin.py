@@ -68,6 +68,23 @@ def delete_alias(client: MlflowClient, name: str, alias: str) -> None:
         client.delete_registered_model_alias(name, alias)
 
 
+def versions_tagged(client: MlflowClient, name: str, key: str, value: str) -> list[str]:
+    """Versions of ``name`` whose tag ``key`` equals ``value`` (none if the model is new)."""
+    validate_model_name(name)
+    with registry_errors(f"versions of model {name!r}"):
+        found = [mv for mv in _all_versions(client, name) if (mv.tags or {}).get(key) == value]
+    return sorted((str(mv.version) for mv in found), key=int)
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version ``alias`` points at, or None when the model or the alias does not exist."""
+    try:
+        with registry_errors(f"alias {alias!r} of model {name!r}"):
+            return str(client.get_model_version_by_alias(name, alias).version)
+    except errors.ModelNotAvailable:
+        return None
+
+
 def list_models(client: MlflowClient) -> list[RegisteredModelInfo]:
     """Every registered model with its versions and aliases, sorted by name."""
     result: list[RegisteredModelInfo] = []

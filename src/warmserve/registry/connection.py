@@ -25,6 +25,7 @@ from mlflow.protos.databricks_pb2 import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from warmserve import errors
+from warmserve.redaction import redact
 from warmserve.settings import Settings
 
 DEFAULT_EXPERIMENT = "warmserve"
@@ -108,6 +109,9 @@ def ensure_experiment(
 def registry_errors(what: str) -> Iterator[None]:
     """Turn MLflow/transport failures into domain errors naming ``what``.
 
+    Their messages are redacted: MLflow and requests quote the URL they called,
+    password included, and these messages reach logs and API answers.
+
     "Does not exist" becomes :class:`errors.ModelNotAvailable` (the server stays up
     and keeps polling); anything else -- registry down, timeouts, database
     trouble -- becomes :class:`errors.RegistryError`. No raw MlflowException
@@ -123,7 +127,7 @@ def registry_errors(what: str) -> Iterator[None]:
         raise errors.RegistryError(f"registry error for {what}: {_short(exc)}") from exc
     except (requests.RequestException, SQLAlchemyError, OSError) as exc:
         raise errors.RegistryError(
-            f"registry unreachable for {what}: {type(exc).__name__}: {exc}"
+            redact(f"registry unreachable for {what}: {type(exc).__name__}: {exc}")
         ) from exc
 
 
@@ -137,6 +141,7 @@ def _is_missing(exc: MlflowException) -> bool:
 
 
 def _short(exc: MlflowException) -> str:
-    """MLflow messages can embed whole HTTP bodies; keep logs readable."""
-    text = exc.message.strip()
+    """MLflow messages can embed whole HTTP bodies and the URL called; keep logs
+    readable and credentials out (redacted before cutting, so no half URL escapes)."""
+    text = redact(exc.message.strip())
     return text if len(text) <= 500 else text[:500] + "..."

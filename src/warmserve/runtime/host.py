@@ -288,6 +288,6 @@ def _error(request_id: int, error: WarmserveError, version: str | None = None) -
 
 def _default_loader(settings: Settings) -> Loader:
     def load(version: ModelVersion) -> LoadedModel:
-        return load_model(version)
+        return load_model(version, compiled_trees=settings.compiled_trees)
 
     return load

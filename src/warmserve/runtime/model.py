@@ -12,6 +12,7 @@ from typing import Any
 
 from warmserve.errors import ModelLoadError
 from warmserve.protocol import InputForm, OutputForm, PredictorInfo, ServedModel
+from warmserve.redaction import redact
 from warmserve.registry import ModelVersion
 from warmserve.runtime import outputs
 from warmserve.runtime.predictors import ModelContext, Predictor, choose_predictor
@@ -47,12 +48,13 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
         example = _input_example(pyfunc)
         context = ModelContext(pyfunc, metadata.get_input_schema(), example, compiled_trees)
         predictor, info = choose_predictor(context)
+        info = replace(info, detail={**info.detail, "threads": _native_threads()})
         signature = _signature_dict(metadata)
     except ModelLoadError:
         raise
     except Exception as exc:
         raise ModelLoadError(
-            f"cannot load {version.load_uri}: {type(exc).__name__}: {exc}"
+            redact(f"cannot load {version.load_uri}: {type(exc).__name__}: {exc}")
         ) from exc
     served = ServedModel(
         version=version.version,
@@ -70,6 +72,16 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
     warm_up(loaded, example)  # may replace the predictor and what loaded.served says of it
     loaded.served = replace(loaded.served, load_seconds=round(time.monotonic() - started, 3))
     return loaded
+
+
+def _native_threads() -> dict[str, Any]:
+    """The native thread pools loaded in this process and their sizes (shown at /model)."""
+    from warmserve.runtime.trees import limit_threads
+
+    try:
+        return limit_threads(None)
+    except Exception as exc:  # threadpoolctl cannot inspect a library: say so, do not fail
+        return {"error": repr(exc)}
 
 
 def _input_example(pyfunc: Any) -> Any:

@@ -9,11 +9,13 @@ from warmserve.protocol import InputForm, PredictorInfo
 from warmserve.runtime.predictors.base import Declined, ModelContext, Predictor, Strategy
 from warmserve.runtime.predictors.numeric import build_numeric
 from warmserve.runtime.predictors.pyfunc import build_pyfunc
+from warmserve.runtime.predictors.trees import build_trees
 
 log = logging.getLogger("warmserve.runtime")
 
 # Most specific first; the last one (MLflow's pyfunc path) never declines.
 STRATEGIES: tuple[Strategy, ...] = (
+    Strategy("compiled-trees", build_trees),
     Strategy("numeric-frame", build_numeric),
     Strategy("pyfunc", build_pyfunc),
 )

@@ -1,0 +1,57 @@
+"""The compiled-tree predictor through a real server: chosen at load, shown at /model,
+and answering exactly what the library's own predict answers (small and big batches)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from support import Server, cli
+
+ROWS = [
+    {"sepal_length_cm": 5.1 + 0.1 * i, "sepal_width_cm": 3.5 - 0.05 * i,
+     "petal_length_cm": 1.4 + 0.2 * i, "petal_width_cm": 0.2 + 0.1 * i}
+    for i in range(100)
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    home = tmp_path_factory.mktemp("compiled") / "home"
+    cli(home, "train", "--dataset", "iris", "--name", "rf", "--estimator", "random_forest",
+        "--n-estimators", "30", "--promote", "production")  # fmt: skip
+    compiled = Server(home, "--model", "models:/rf@production")
+    library = Server(home, "--model", "models:/rf@production", "--compiled-trees", "false")
+    try:
+        compiled.wait_ready()
+        library.wait_ready()
+        yield compiled, library
+    finally:
+        compiled.stop()
+        library.stop()
+
+
+def test_model_shows_the_compiled_predictor_and_its_verification(
+    servers: tuple[Server, Server],
+) -> None:
+    compiled, library = servers
+    predictor = compiled.client.get("/model").json()["model"]["predictor"]
+    assert predictor["name"] == "compiled-trees"
+    assert predictor["detail"]["backend"] == "treelite"
+    assert predictor["detail"]["verification"]["ok"] is True
+    assert predictor["detail"]["verification"]["rows_checked"] > 1000
+    assert predictor["detail"]["threads"]["pools"] is not None
+    other = library.client.get("/model").json()["model"]["predictor"]
+    assert other["name"] == "numeric-frame"
+    assert "compiled_trees=false" in other["declined"]["compiled-trees"]
+
+
+@pytest.mark.parametrize("rows", [1, 5, 100])
+def test_answers_equal_the_librarys_own_predict(servers: tuple[Server, Server], rows: int) -> None:
+    compiled, library = servers
+    body = {"dataframe_records": ROWS[:rows]}
+    fast = compiled.client.post("/invocations", json=body)
+    slow = library.client.post("/invocations", json=body)
+    assert fast.status_code == slow.status_code == 200
+    assert fast.json() == slow.json()

@@ -1,0 +1,41 @@
+"""Tables in the docs that mirror code are checked against the code."""
+
+from __future__ import annotations
+
+import re
+
+from support import ROOT
+from warmserve import errors
+
+PREDICTION_ERRORS = (
+    errors.BadRequest,
+    errors.PayloadTooLarge,
+    errors.UnsupportedMediaType,
+    errors.PredictionFailed,
+    errors.ModelNotAvailable,
+    errors.RunnerUnavailable,
+    errors.ShuttingDown,
+    errors.DeadlineExceeded,
+)
+
+
+def documented_errors() -> dict[str, set[int]]:
+    text = (ROOT / "docs" / "api.md").read_text()
+    found: dict[str, set[int]] = {}
+    for status, code in re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \|", text, re.M):
+        found.setdefault(code, set()).add(int(status))
+    return found
+
+
+def test_the_error_table_gives_each_code_the_status_the_code_answers() -> None:
+    documented = documented_errors()
+    assert documented, "docs/api.md has no error table"
+    for code, statuses in documented.items():
+        assert code in errors.BY_CODE, f"docs/api.md documents unknown error code {code}"
+        assert statuses == {errors.BY_CODE[code].status}, code
+
+
+def test_every_error_a_prediction_can_answer_is_documented() -> None:
+    documented = documented_errors()
+    missing = [cls.error_code for cls in PREDICTION_ERRORS if cls.error_code not in documented]
+    assert not missing
