@@ -13,7 +13,7 @@ import pytest
 
 from fakes import FakeRunnerClient, served_model
 from warmserve.http import frontend
-from warmserve.http.frontend import CLIENT_GONE, TRIM_AFTER_BYTES, PredictFrontend
+from warmserve.http.frontend import CLIENT_GONE, PredictFrontend
 from warmserve.http.limits import InputLimits
 from warmserve.http.routes import RouteTable
 from warmserve.http.service import PredictionService
@@ -82,8 +82,8 @@ class Fallback:
 
 
 class Front:
-    def __init__(self, tmp_path: Path, served: bool = True, max_body: int = 1024) -> None:
-        self.settings = Settings(home=tmp_path, replica_name="replica-a", max_body_bytes=max_body)
+    def __init__(self, tmp_path: Path, served: bool = True) -> None:
+        self.settings = Settings(home=tmp_path, replica_name="replica-a", max_body_bytes=1024)
         self.client = FakeRunnerClient(served_model("3") if served else None, body=b"[2.0]")
         self.metrics = HttpMetrics()
         self.fallback = Fallback()
@@ -228,11 +228,12 @@ async def test_memory_is_given_back_after_a_large_body_at_most_every_trim_every(
 
     monkeypatch.setattr(frontend, "trim_memory", spy)
     monkeypatch.setattr(frontend, "TRIM_EVERY", 3600.0)  # no clock in the test's outcome
-    front = Front(tmp_path, max_body=4 * TRIM_AFTER_BYTES)
-    rows = [[1.0]] * (TRIM_AFTER_BYTES // 6)
-    large = orjson.dumps({"dataframe_split": {"columns": ["x"], "data": rows}})
-    assert len(large) > TRIM_AFTER_BYTES
+    monkeypatch.setattr(frontend, "TRIM_AFTER_BYTES", len(BODY) + 10)  # small bodies suffice
+    front = Front(tmp_path)
+    large = orjson.dumps({"dataframe_split": {"columns": ["x"], "data": [[1.0]] * 20}})
+    assert len(large) > frontend.TRIM_AFTER_BYTES > len(BODY)
+    await front(Exchange("POST", "/invocations"))  # a small body: no trim
+    assert trims == []
     for _ in range(2):
         assert (await front(Exchange("POST", "/invocations", [large]))).status == 200
-    await front(Exchange("POST", "/invocations"))  # a small body: no trim
     assert len(trims) == 1  # the second large body came within TRIM_EVERY of the first
