@@ -29,6 +29,7 @@ from warmserve.process import trim_memory
 log = logging.getLogger("warmserve.http")
 
 CLIENT_GONE = 499  # the status recorded for a request whose client left (nginx's convention)
+WATCH_AFTER = 0.02  # seconds before a pending prediction starts watching for its client
 TRIM_AFTER_BYTES = 1024 * 1024
 TRIM_EVERY = 1.0  # seconds
 
@@ -90,8 +91,10 @@ class PredictFrontend:
         body = await self._read_body(scope, receive)
         if isinstance(body, Answer) or body is None:
             return body
+        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         gone = False
+        watcher: asyncio.Task[None] | None = None
 
         async def watch() -> None:
             nonlocal gone
@@ -100,7 +103,13 @@ class PredictFrontend:
                 gone = True
                 task.cancel()
 
-        watcher = asyncio.create_task(watch())
+        def start_watching() -> None:
+            nonlocal watcher
+            watcher = loop.create_task(watch())
+
+        # Most answers come back within milliseconds; only a request that waits (queued
+        # behind others) needs a task listening for its client's disconnect.
+        timer = loop.call_later(WATCH_AFTER, start_watching)
         try:
             return await self._answer(route, params, scope, body)
         except asyncio.CancelledError:
@@ -108,7 +117,9 @@ class PredictFrontend:
                 return None
             raise
         finally:
-            watcher.cancel()
+            timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
             if len(body) > TRIM_AFTER_BYTES:
                 self._trim()
 
