@@ -219,7 +219,9 @@ class ModelHost:
         loop = asyncio.get_running_loop()
         self.busy_since = time.monotonic()
         try:
-            outcomes = await loop.run_in_executor(self._executor, execute, model.predictor, batch)
+            outcomes = await loop.run_in_executor(
+                self._executor, execute, model.predictor, batch, model.encode
+            )
         finally:
             self.busy_since = None
             self.free_since = time.monotonic()
