@@ -218,7 +218,7 @@ class ModelHost:
             return
         self.busy_since = time.monotonic()
         try:
-            outcomes = await self._lane.submit(execute, model.predictor, batch)
+            outcomes = await self._lane.submit(execute, model.predictor, batch, model.encode)
         finally:
             self.busy_since = None
             self.free_since = time.monotonic()
