@@ -19,7 +19,9 @@ import asyncio
 import enum
 import socket
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
+from itertools import pairwise
 from typing import Any, ClassVar, TypeVar
 
 import msgpack
@@ -50,12 +52,65 @@ class InputForm(enum.StrEnum):
     INSTANCES = "instances"  # TF-serving style rows or records
     INPUTS = "inputs"  # a tensor, or a dict of columns
     CSV = "csv"  # text with a header row
+    TENSORS = "tensors"  # named typed tensors (Open Inference Protocol v2); see TENSOR_CODES
 
 
 class OutputForm(enum.StrEnum):
     """How the runner encodes a prediction for the worker."""
 
     MLFLOW_JSON = "mlflow-json"  # JSON text of what `mlflow models serve` puts under "predictions"
+    # Named typed tensors as a JSON array of {"name", "datatype", "shape", ...}: with "data"
+    # (flat values) or with "raw" (base64 of the v2 binary form) for the v2 binary extension.
+    V2_JSON = "v2-json"
+    V2_BINARY = "v2-binary"
+
+
+# The tensors of InputForm.TENSORS: each is [name, datatype, shape, raw], where raw is the
+# tensor in the v2 binary form (row-major, little-endian; BOOL one byte; BYTES a 4-byte
+# little-endian length before each element). Datatype -> struct format character, which
+# numpy reads as well (np.dtype("<" + code)); BYTES has none.
+TENSOR_CODES: dict[str, str] = {
+    "BOOL": "?",
+    "UINT8": "B",
+    "UINT16": "H",
+    "UINT32": "I",
+    "UINT64": "Q",
+    "INT8": "b",
+    "INT16": "h",
+    "INT32": "i",
+    "INT64": "q",
+    "FP16": "e",
+    "FP32": "f",
+    "FP64": "d",
+}
+BYTES = "BYTES"
+BYTES_LENGTH = struct.Struct("<I")
+
+
+def bytes_offsets(raw: bytes) -> list[int]:
+    """Where each element of a BYTES tensor starts (at its length), then the end.
+    ValueError when the lengths do not add up to ``raw``."""
+    offsets = [0]
+    offset, end = 0, len(raw)
+    while offset < end:
+        if offset + BYTES_LENGTH.size > end:
+            raise ValueError("the data ends inside an element's 4-byte length")
+        (size,) = BYTES_LENGTH.unpack_from(raw, offset)
+        offset += BYTES_LENGTH.size + size
+        if offset > end:
+            raise ValueError("the data ends inside an element")
+        offsets.append(offset)
+    return offsets
+
+
+def bytes_elements(raw: bytes) -> list[bytes]:
+    offsets = bytes_offsets(raw)
+    return [raw[start + BYTES_LENGTH.size : stop] for start, stop in pairwise(offsets)]
+
+
+def join_bytes(items: Iterable[bytes]) -> bytes:
+    """BYTES elements in their binary form."""
+    return b"".join(BYTES_LENGTH.pack(len(item)) + item for item in items)
 
 
 # --- typed records ------------------------------------------------------------------
@@ -100,10 +155,26 @@ class PredictorInfo(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class TensorMetadata(Record):
+    """A version's inputs and outputs as named typed tensors (v2 model metadata).
+
+    Each entry is ``{"name", "datatype", "shape"}``; -1 in a shape is any size. Decided
+    once at load, so the metadata and every tensor answer name and type outputs alike.
+    ``outputs`` is empty when neither the signature nor a warm-up output tells them.
+    """
+
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class ServedModel(Record):
     """One loaded version, as every process sees it."""
 
-    NESTED: ClassVar[dict[str, type[Record]]] = {"predictor": PredictorInfo}
+    NESTED: ClassVar[dict[str, type[Record]]] = {
+        "predictor": PredictorInfo,
+        "tensors": TensorMetadata,
+    }
 
     version: str
     name: str | None = None
@@ -116,6 +187,7 @@ class ServedModel(Record):
     signature: dict[str, Any] = field(default_factory=dict)
     input_example: Any = None  # JSON-able rows for docs and forms (bounded size)
     predictor: PredictorInfo | None = None
+    tensors: TensorMetadata | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import Server, raw_connect, read_until_closed, status_of
+from support import Server, raw_connect, read_until_closed, status_of, wait_until
 
 LIMITS = {"header": 1.0, "body": 1.5, "idle": 1.0}
 ALLOWED = 15.0  # the deadline each test polls with: far above every limit
@@ -32,6 +32,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "--keep-alive-timeout", str(LIMITS["idle"]), "--max-header-bytes", str(HEAD_LIMIT),
     )  # fmt: skip
     try:
+        # /reload answers 202 only once the worker reaches the model process (no model here)
+        wait_until(lambda: server.client.get("/model").json()["runner"], what="the runner")
         yield server
     finally:
         server.stop()

@@ -6,6 +6,7 @@ import re
 
 from support import ROOT
 from warmserve import errors
+from warmserve.http.routes import ROUTES
 
 PREDICTION_ERRORS = (
     errors.BadRequest,
@@ -39,3 +40,20 @@ def test_every_error_a_prediction_can_answer_is_documented() -> None:
     documented = documented_errors()
     missing = [cls.error_code for cls in PREDICTION_ERRORS if cls.error_code not in documented]
     assert not missing
+
+
+def documented_routes() -> set[tuple[str, str]]:
+    """(method, path) of every row of the first table of docs/api.md (the endpoints)."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    table = text.split("| method | path | what it does |", 1)[1].split("\n\n", 1)[0]
+    found = set()
+    for methods, paths in re.findall(r"^\| ([A-Z, ]+) \| (.+?) \|", table, re.M):
+        for path in re.findall(r"`([^`]+)`", paths):
+            found |= {(method.strip(), path) for method in methods.split(",")}
+    return found
+
+
+def test_the_endpoint_table_lists_exactly_the_route_table() -> None:
+    served_by_fastapi_itself = {("GET", "/docs"), ("GET", "/openapi.json")}
+    routes = {(route.method, route.path) for route in ROUTES}
+    assert documented_routes() == routes | served_by_fastapi_itself

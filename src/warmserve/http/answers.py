@@ -1,12 +1,16 @@
 """What the HTTP layer sends back, independent of the framework that sends it.
 
 ``error_answer`` is the single place that turns a domain error into a response:
-the FastAPI exception handler and the prediction front both use it.
+the FastAPI exception handler and the prediction front both use it. The body's shape
+is the route's (:class:`ErrorShape`): warmserve's ``{"error_code", "message"}`` by
+default, another protocol's where a route speaks one (v2: ``{"error"}``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -41,7 +45,32 @@ def error_headers(error: WarmserveError) -> dict[str, str]:
     return headers
 
 
-def error_answer(error: WarmserveError, extra: dict[str, str] | None = None) -> Answer:
-    return Answer(
-        error.status, orjson.dumps(error.to_dict()), {**error_headers(error), **(extra or {})}
-    )
+@dataclass(frozen=True, slots=True)
+class ErrorShape:
+    """How a route writes an error body, and its JSON schema (an OpenAPI component)."""
+
+    name: str  # the component name in the OpenAPI document
+    render: Callable[[WarmserveError], bytes]
+    schema: dict[str, Any]
+
+
+WARMSERVE_ERRORS = ErrorShape(
+    "Error",
+    lambda error: orjson.dumps(error.to_dict()),
+    {
+        "type": "object",
+        "properties": {
+            "error_code": {"type": "string", "example": "BAD_REQUEST"},
+            "message": {"type": "string"},
+        },
+        "required": ["error_code", "message"],
+    },
+)
+
+
+def error_answer(
+    error: WarmserveError,
+    extra: dict[str, str] | None = None,
+    shape: ErrorShape = WARMSERVE_ERRORS,
+) -> Answer:
+    return Answer(error.status, shape.render(error), {**error_headers(error), **(extra or {})})

@@ -3,7 +3,8 @@
 Routes come from the route table (``http/routes.py``): prediction routes are
 answered by the front, the others are registered here by name. Every failure
 is a WarmserveError mapped by the single handler below to
-``{"error_code", "message"}``.
+``{"error_code", "message"}``, or to the error shape of the path's route (v2:
+``{"error"}``).
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from warmserve.errors import (
 )
 from warmserve.heartbeat import answer_pings
 from warmserve.http import openapi
-from warmserve.http.answers import JSON, error_headers
+from warmserve.http.answers import JSON, WARMSERVE_ERRORS, ErrorShape, error_headers
 from warmserve.http.frontend import PredictFrontend
 from warmserve.http.limits import InputLimits
 from warmserve.http.observe import MetricsMiddleware
 from warmserve.http.routes import PREDICT_ROUTES, ROUTES, RouteTable
 from warmserve.http.service import CacheReporter, PredictionService
+from warmserve.http.v2.handlers import v2_handlers
 from warmserve.http.views import model_view
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics, render, totals
@@ -63,10 +65,16 @@ def json_response(
     return Response(orjson.dumps(content), status, headers, media_type=JSON)
 
 
-def error_response(error: WarmserveError, headers: dict[str, str] | None = None) -> Response:
-    body = orjson.dumps(error.to_dict())
+def error_response(
+    error: WarmserveError,
+    headers: dict[str, str] | None = None,
+    shape: ErrorShape = WARMSERVE_ERRORS,
+) -> Response:
     return Response(
-        body, error.status, {**error_headers(error), **(headers or {})}, media_type=JSON
+        shape.render(error),
+        error.status,
+        {**error_headers(error), **(headers or {})},
+        media_type=JSON,
     )
 
 
@@ -170,41 +178,48 @@ def _handlers(
         "metrics": prometheus,
         "reload": reload,
         "reload_get": reload,
+        **v2_handlers(client),
     }
 
 
 def _install_error_handlers(app: FastAPI, table: RouteTable) -> None:
+    def shaped(
+        request: Request, error: WarmserveError, headers: dict[str, str] | None = None
+    ) -> Response:
+        return error_response(error, headers, table.errors(request.url.path))
+
     @app.exception_handler(WarmserveError)
     async def domain_error(request: Request, exc: WarmserveError) -> Response:
-        return error_response(exc)
+        return shaped(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         details = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        return error_response(BadRequest(f"invalid request: {details}"))
+        return shaped(request, BadRequest(f"invalid request: {details}"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return error_response(NotFound(f"no route {request.method} {request.url.path}"))
+            return shaped(request, NotFound(f"no route {request.method} {request.url.path}"))
         if exc.status_code == 405:
             routes, _ = table.candidates(request.url.path)
             allowed = ", ".join(sorted({route.method for route in routes}))
-            return error_response(
+            return shaped(
+                request,
                 MethodNotAllowed(f"method {request.method} is not allowed on {request.url.path}"),
                 {"Allow": allowed} if allowed else dict(exc.headers or {}),
             )
         error = WarmserveError(str(exc.detail))
         error.status = exc.status_code
         error.error_code = "HTTP_ERROR"
-        return error_response(error, dict(exc.headers or {}))
+        return shaped(request, error, dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(WarmserveError(f"internal error: {type(exc).__name__}"))
+        return shaped(request, WarmserveError(f"internal error: {type(exc).__name__}"))
 
 
 def _install_docs(app: FastAPI, client: RunnerClient) -> None:

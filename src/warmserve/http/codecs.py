@@ -40,6 +40,13 @@ class ModelInput:
     form: InputForm
     data: Any
     params: dict[str, Any] | None = None
+    # A JSON-able stand-in for ``data`` in cache keys, where data holds raw bytes (tensors).
+    fingerprint: Any = None
+
+    @property
+    def key_data(self) -> Any:
+        """What the cache key is computed from."""
+        return self.data if self.fingerprint is None else self.fingerprint
 
 
 def parse_content_type(header: str | None) -> str:

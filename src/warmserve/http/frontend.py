@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from warmserve.errors import MethodNotAllowed, PayloadTooLarge, WarmserveError
-from warmserve.http.answers import Answer, error_answer
+from warmserve.http.answers import Answer, ErrorShape, error_answer
+from warmserve.http.exchange import Incoming
 from warmserve.http.limits import InputLimits
 from warmserve.http.routes import Route, RouteTable
 from warmserve.http.service import PredictionService
@@ -29,6 +31,7 @@ from warmserve.process import trim_memory
 log = logging.getLogger("warmserve.http")
 
 CLIENT_GONE = 499  # the status recorded for a request whose client left (nginx's convention)
+WATCH_AFTER = 0.02  # seconds before a pending prediction starts watching for its client
 TRIM_AFTER_BYTES = 1024 * 1024
 TRIM_EVERY = 1.0  # seconds
 
@@ -87,11 +90,13 @@ class PredictFrontend:
         self, route: Route, params: dict[str, str], scope: Scope, receive: Receive
     ) -> Answer | None:
         """The answer, or None when the client left before it was ready."""
-        body = await self._read_body(scope, receive)
+        body = await self._read_body(scope, receive, route.errors)
         if isinstance(body, Answer) or body is None:
             return body
+        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         gone = False
+        watcher: asyncio.Task[None] | None = None
 
         async def watch() -> None:
             nonlocal gone
@@ -100,7 +105,13 @@ class PredictFrontend:
                 gone = True
                 task.cancel()
 
-        watcher = asyncio.create_task(watch())
+        def start_watching() -> None:
+            nonlocal watcher
+            watcher = loop.create_task(watch())
+
+        # Most answers come back within milliseconds; only a request that waits (queued
+        # behind others) needs a task listening for its client's disconnect.
+        timer = loop.call_later(WATCH_AFTER, start_watching)
         try:
             return await self._answer(route, params, scope, body)
         except asyncio.CancelledError:
@@ -108,19 +119,20 @@ class PredictFrontend:
                 return None
             raise
         finally:
-            watcher.cancel()
+            timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
             if len(body) > TRIM_AFTER_BYTES:
                 self._trim()
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | Answer | None:
+    async def _read_body(
+        self, scope: Scope, receive: Receive, shape: ErrorShape
+    ) -> bytes | Answer | None:
         limit = self.max_body
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                # close: the unread body must not be drained from a client we refused
-                return error_answer(
-                    PayloadTooLarge(f"the body is {int(value)} bytes; the limit is {limit}"),
-                    {"Connection": "close"},
-                )
+                error = PayloadTooLarge(f"the body is {int(value)} bytes; the limit is {limit}")
+                return error_answer(error, {"Connection": "close"}, shape=shape)
         body = bytearray()
         while True:
             message = await receive()
@@ -128,10 +140,8 @@ class PredictFrontend:
                 return None
             body += message.get("body", b"")
             if len(body) > limit:
-                return error_answer(
-                    PayloadTooLarge(f"the body exceeds the limit of {limit} bytes"),
-                    {"Connection": "close"},
-                )
+                error = PayloadTooLarge(f"the body exceeds the limit of {limit} bytes")
+                return error_answer(error, {"Connection": "close"}, shape=shape)
             if not message.get("more_body", False):
                 return bytes(body)
 
@@ -140,21 +150,25 @@ class PredictFrontend:
     ) -> Answer:
         spec = route.predict
         assert spec is not None
-        content_type = _header(scope, b"content-type")
+        incoming = Incoming(body, _headers(scope), params, self.limits)
         try:
-            model_input = spec.decode(body, content_type, self.limits)
-            prediction = await self.service.predict(model_input)
+            exchange = spec.open(incoming)
+            prediction = await self.service.predict(
+                exchange.model_input, output=exchange.output, wanted=exchange.wanted
+            )
+            answer = exchange.answer(prediction)
         except WarmserveError as exc:
-            return error_answer(exc, self._replica())
+            return error_answer(exc, self._replica(), route.errors)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("unexpected error on %s", route.path)
-            return error_answer(WarmserveError("internal error while predicting"), self._replica())
-        headers = {"X-Model-Version": prediction.version, **self._replica()}
+            error = WarmserveError("internal error while predicting")
+            return error_answer(error, self._replica(), route.errors)
+        headers = {**answer.headers, "X-Model-Version": prediction.version, **self._replica()}
         if self.service.cache is not None:
             headers["X-Cache"] = "hit" if prediction.cached else "miss"
-        return Answer(200, spec.envelope(prediction), headers)
+        return replace(answer, headers=headers)
 
     def _replica(self) -> dict[str, str]:
         return {"X-Replica": self.replica} if self.replica else {}
@@ -166,15 +180,14 @@ class PredictFrontend:
             trim_memory()
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            decoded: str = value.decode("latin-1")
-            return decoded
-    return None
+def _headers(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-case name (ASGI gives them lower-case); the first one wins."""
+    return {
+        key.decode("latin-1"): value.decode("latin-1") for key, value in reversed(scope["headers"])
+    }
 
 
 def _not_allowed(method: str, routes: list[Route]) -> Answer:
     allowed = ", ".join(sorted({route.method for route in routes}))
     error = MethodNotAllowed(f"method {method} is not allowed here; use {allowed}")
-    return error_answer(error, {"Allow": allowed})
+    return error_answer(error, {"Allow": allowed}, routes[0].errors)

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from warmserve.http.answers import WARMSERVE_ERRORS
+from warmserve.http.exchange import ExchangeSpec
 from warmserve.http.routes import Route
 from warmserve.protocol import ServedModel
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "error_code": {"type": "string", "example": "BAD_REQUEST"},
-        "message": {"type": "string"},
-    },
-    "required": ["error_code", "message"],
-}
+ERROR_SCHEMA: dict[str, Any] = WARMSERVE_ERRORS.schema
+BINARY = "application/octet-stream"
 STATUS_TEXT = {
     200: "OK",
     202: "Accepted: the check runs in the background",
@@ -73,9 +69,10 @@ PREDICTIONS_SCHEMA: dict[str, Any] = {
 def _response(route: Route, status: int) -> dict[str, Any]:
     text = STATUS_TEXT.get(status, "")
     if status >= 400:
+        ref = {"$ref": f"#/components/schemas/{route.errors.name}"}
         response: dict[str, Any] = {
             "description": text,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": {"application/json": {"schema": ref}},
         }
         if status == 503:
             response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
@@ -85,8 +82,13 @@ def _response(route: Route, status: int) -> dict[str, Any]:
             "description": text,
             "content": {route.response_type: {"schema": {"type": "string"}}},
         }
-    schema = PREDICTIONS_SCHEMA if route.predict is not None else {"type": "object"}
-    response = {"description": text, "content": {"application/json": {"schema": schema}}}
+    spec = route.predict
+    schema = PREDICTIONS_SCHEMA if spec is not None else {"type": "object"}
+    content: dict[str, Any] = {"application/json": {"schema": schema}}
+    if isinstance(spec, ExchangeSpec):
+        binary = {"type": "string", "format": "binary"}  # JSON header + raw tensors
+        content = {"application/json": {"schema": spec.answer_schema}, BINARY: {"schema": binary}}
+    response = {"description": text, "content": content}
     if route.predict is not None:
         response["headers"] = {
             "X-Model-Version": {
@@ -99,6 +101,8 @@ def _response(route: Route, status: int) -> dict[str, Any]:
 
 def _request_body(route: Route, served: ServedModel | None) -> dict[str, Any]:
     assert route.predict is not None
+    if isinstance(route.predict, ExchangeSpec):
+        return {"required": True, "content": route.predict.request_content(served)}
     example = served.input_example if served is not None else None
     columns = column_schemas(served.signature if served is not None else {})
     content: dict[str, Any] = {}
@@ -222,12 +226,13 @@ def document(
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = operation(route, served)
+    errors = {route.errors.name: route.errors.schema for route in routes}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, **errors},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

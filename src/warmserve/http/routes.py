@@ -3,7 +3,8 @@
 The thin front matches prediction routes against it (with path parameters);
 FastAPI registers the other routes from it; the OpenAPI document and the
 metric route labels are generated from it. Adding a route is adding a row
-here (and, for a prediction route, a decoder and an envelope).
+here (and, for a prediction route, a decoder and an envelope). Each row also
+says how its errors are written (its protocol's error shape).
 """
 
 from __future__ import annotations
@@ -13,22 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from warmserve.http.answers import WARMSERVE_ERRORS, Answer, ErrorShape
 from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
+from warmserve.http.exchange import Exchange, ExchangeSpec, Incoming, ModelRef, Prediction
 from warmserve.http.limits import InputLimits
+from warmserve.http.v2.infer import INFER, V2_ERRORS
+from warmserve.protocol import OutputForm
 
 Decoder = Callable[[bytes, str | None, InputLimits], ModelInput]
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """What the prediction service answers, before any envelope."""
-
-    body: bytes  # the prediction, encoded by the runner in the route's output form
-    version: str
-    name: str | None
-    cached: bool
-
-
 Envelope = Callable[[Prediction], bytes]
 
 
@@ -44,6 +37,19 @@ def predict_envelope(prediction: Prediction) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
+class Invocation:
+    """An exchange of the MLflow-style routes: the answer is the envelope of the prediction."""
+
+    model_input: ModelInput
+    envelope: Envelope
+    output: OutputForm = OutputForm.MLFLOW_JSON
+    wanted: ModelRef | None = None
+
+    def answer(self, prediction: Prediction) -> Answer:
+        return Answer(200, self.envelope(prediction))
+
+
+@dataclass(frozen=True, slots=True)
 class PredictSpec:
     """How a prediction route reads its body and wraps its answer."""
 
@@ -51,6 +57,10 @@ class PredictSpec:
     envelope: Envelope
     content_types: tuple[str, ...]
     example: Callable[[Any], Any]  # request example built from the served input example
+
+    def open(self, incoming: Incoming) -> Exchange:
+        model_input = self.decode(incoming.body, incoming.content_type, incoming.limits)
+        return Invocation(model_input, self.envelope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +71,12 @@ class Route:
     summary: str
     tag: str
     statuses: tuple[int, ...]  # every status the route can answer (documented in OpenAPI)
-    predict: PredictSpec | None = None  # set: answered by the thin front, not FastAPI
+    # set: answered by the thin front, not FastAPI
+    predict: PredictSpec | ExchangeSpec | None = None
     response_type: str = "application/json"
     description: str = ""
     query: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    errors: ErrorShape = WARMSERVE_ERRORS  # how its error bodies are written
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -72,6 +84,18 @@ class Route:
 
 
 PREDICT_ERRORS = (400, 413, 415, 422, 503, 504)
+V2_INFER_STATUSES = (200, 400, 404, 413, 422, 503, 504)
+V2_MODEL = "/v2/models/{name}"
+V2_VERSION = "/v2/models/{name}/versions/{version}"
+V2_INFER_TEXT = (
+    "Open Inference Protocol v2 (KServe, Triton, MLServer clients). One tensor per input "
+    "column (see the model metadata), or one 2-D tensor [N, columns] for all-numeric "
+    "columns. Binary tensor extension: send Inference-Header-Content-Length with the byte "
+    "count of the JSON header, then the raw little-endian tensors of the inputs that give "
+    "parameters.binary_data_size; outputs are binary when asked (binary_data_output, or "
+    "an output's binary_data) and the answer then has the same header. Errors are "
+    '{"error": "..."}.'
+)
 
 
 def _split_example(example: Any) -> Any:
@@ -128,6 +152,44 @@ ROUTES: tuple[Route, ...] = (
         query=({"name": "wait", "in": "query", "required": False,
                 "schema": {"type": "boolean", "default": False}},),
     ),
+    Route(
+        "v2_server", "GET", "/v2", "v2 server metadata: name, version, extensions", "v2",
+        (200,), errors=V2_ERRORS,
+    ),
+    Route(
+        "v2_live", "GET", "/v2/health/live", "v2 liveness: 200 while the HTTP worker runs",
+        "v2", (200,), errors=V2_ERRORS,
+    ),
+    Route(
+        "v2_ready", "GET", "/v2/health/ready", "v2 readiness: 200 when a model is loaded; 503 "
+        "otherwise", "v2", (200, 503), errors=V2_ERRORS,
+    ),
+    Route(
+        "v2_model", "GET", V2_MODEL, "v2 model metadata: input and output tensors", "v2",
+        (200, 404, 503), errors=V2_ERRORS,
+    ),
+    Route(
+        "v2_model_version", "GET", V2_VERSION, "v2 metadata of one version (the served one)",
+        "v2", (200, 404, 503), errors=V2_ERRORS,
+    ),
+    Route(
+        "v2_model_ready", "GET", V2_MODEL + "/ready", "v2 model readiness", "v2",
+        (200, 404, 503), errors=V2_ERRORS,
+    ),
+    Route(
+        "v2_model_version_ready", "GET", V2_VERSION + "/ready",
+        "v2 readiness of one version (the served one)", "v2", (200, 404, 503),
+        errors=V2_ERRORS,
+    ),
+    Route(
+        "v2_infer", "POST", V2_MODEL + "/infer", "v2 inference", "v2", V2_INFER_STATUSES,
+        INFER, description=V2_INFER_TEXT, errors=V2_ERRORS,
+    ),
+    Route(
+        "v2_infer_version", "POST", V2_VERSION + "/infer",
+        "v2 inference on one version (the served one)", "v2", V2_INFER_STATUSES, INFER,
+        description=V2_INFER_TEXT, errors=V2_ERRORS,
+    ),
 )  # fmt: skip
 
 BY_NAME = {route.name: route for route in ROUTES}
@@ -149,11 +211,17 @@ class RouteTable:
         self.routes = routes
         self._static: dict[str, list[Route]] = {}
         self._templates: list[tuple[re.Pattern[str], Route]] = []
+        # the first path segment of routes with their own error shape ("/v2"): the paths
+        # under it that match no route answer in that shape too
+        self._error_prefixes: dict[str, ErrorShape] = {}
         for route in routes:
             if route.params:
                 self._templates.append((_compile(route.path), route))
             else:
                 self._static.setdefault(route.path, []).append(route)
+            first = "/" + route.path.split("/")[1]
+            if route.errors is not WARMSERVE_ERRORS and "{" not in first:
+                self._error_prefixes[first] = route.errors
 
     def candidates(self, path: str) -> tuple[list[Route], dict[str, str]]:
         """The routes whose path matches (any method) and the path parameters."""
@@ -166,6 +234,14 @@ class RouteTable:
                 same = [r for p, r in self._templates if p.pattern == pattern.pattern]
                 return same, match.groupdict()
         return [], {}
+
+    def errors(self, path: str) -> ErrorShape:
+        """The error shape of a path: its route's, or that of the routes under its prefix."""
+        routes, _ = self.candidates(path)
+        if routes:
+            return routes[0].errors
+        first = "/" + path.split("/")[1] if path.startswith("/") else path
+        return self._error_prefixes.get(first, WARMSERVE_ERRORS)
 
     def label(self, path: str) -> str:
         """The metric label of a path: its route template, or "other" (bounded cardinality)."""

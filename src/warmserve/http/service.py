@@ -13,9 +13,9 @@ import contextlib
 import logging
 
 from warmserve.cache import CachedPrediction, PredictionCache, cache_key
-from warmserve.errors import ModelNotAvailable
+from warmserve.errors import ModelNotAvailable, NotFound
 from warmserve.http.codecs import ModelInput
-from warmserve.http.routes import Prediction
+from warmserve.http.exchange import ModelRef, Prediction
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics
 from warmserve.protocol import DEFAULT_MODEL, OutputForm
@@ -44,17 +44,22 @@ class PredictionService:
         model_input: ModelInput,
         model: str = DEFAULT_MODEL,
         output: OutputForm = OutputForm.MLFLOW_JSON,
+        wanted: ModelRef | None = None,
     ) -> Prediction:
+        """``wanted``: the model and version the request names (404 if not the served one,
+        also when a swap lands while the request is in flight)."""
         served = self.client.served(model)
         if served is None and await self.client.wait_ready(READY_GRACE, model):
             served = self.client.served(model)
         if served is None:
             raise ModelNotAvailable("model is not available", retry_after=1)
+        if wanted is not None:
+            wanted.check(served)
         name = served.name
         cache = self.cache
         form = _cache_form(model_input, output)
         if cache is not None:
-            key = cache_key(name, served.version, form, model_input.data, model_input.params)
+            key = cache_key(name, served.version, form, model_input.key_data, model_input.params)
             hit = await cache.get(key, served.version)
             self._count(cache.name, "hit" if hit is not None else "miss")
             if hit is not None:
@@ -69,8 +74,14 @@ class PredictionService:
         )
         if cache is not None:
             if reply.version != served.version:
-                key = cache_key(name, reply.version, form, model_input.data, model_input.params)
+                key = cache_key(name, reply.version, form, model_input.key_data, model_input.params)
             await cache.put(key, CachedPrediction(reply.body, reply.version))
+        if wanted is not None and wanted.version not in (None, reply.version):
+            raise NotFound(
+                f"version {wanted.version!r} was swapped out while this request was in flight "
+                f"(version {reply.version!r} answered)",
+                version=reply.version,
+            )
         return Prediction(reply.body, reply.version, name, cached=False)
 
     def _count(self, backend: str, event: str) -> None:

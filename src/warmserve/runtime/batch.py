@@ -17,16 +17,19 @@ belongs to (the batch loop around this must never die of a client's input).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from warmserve.errors import PredictionFailed, WarmserveError
-from warmserve.protocol import InputForm, PredictRequest
+from warmserve.protocol import InputForm, OutputForm, PredictRequest
 from warmserve.runtime import outputs
 from warmserve.runtime.predictors import Predictor
+from warmserve.runtime.tensors import wire
+
+Encoder = Callable[[Any, OutputForm], bytes]  # a raw output in an output form
 
 log = logging.getLogger("warmserve.runner")
 
@@ -75,6 +78,8 @@ def payload_rows(form: InputForm, data: Any) -> int:
         if form is InputForm.CSV and isinstance(data, str):
             body = data[data.find("\n") + 1 :] if "\n" in data else ""
             return max(1, body.count("\n") + (bool(body) and not body.endswith("\n")))
+        if form is InputForm.TENSORS:
+            return wire.rows(data) or 1
     except Exception:  # pragma: no cover - defensive: a row count never fails a request
         return 1
     return 1
@@ -103,6 +108,10 @@ def batch_key(request: PredictRequest) -> bytes | None:
             if not all(isinstance(rec, dict) and list(rec) == keys for rec in data):
                 return None
             shape = keys
+        elif request.form is InputForm.TENSORS:
+            shape = wire.batch_shape(data)
+            if shape is None:
+                return None
         else:
             return None
         return orjson.dumps([str(request.form), shape, request.params], option=orjson.OPT_SORT_KEYS)
@@ -124,6 +133,8 @@ def chunks(request: PredictRequest, rows: int, chunk_rows: int) -> list[Any]:
             ]
         if request.form in LISTS and isinstance(data, list):
             return [data[start : start + chunk_rows] for start in range(0, len(data), chunk_rows)]
+        if request.form is InputForm.TENSORS:
+            return list(wire.parts(data, chunk_rows))
         if request.form is InputForm.CSV and isinstance(data, str) and '"' not in data:
             header, _, body = data.partition("\n")
             lines = body.splitlines()
@@ -139,6 +150,8 @@ def chunks(request: PredictRequest, rows: int, chunk_rows: int) -> list[Any]:
 def merge(batch: Sequence[Pending]) -> Any:
     """The payload of one predict call for pieces that share a batch key."""
     first = batch[0]
+    if first.job.request.form is InputForm.TENSORS:
+        return wire.merge([pending.data for pending in batch])
     if first.job.request.form is InputForm.SPLIT:
         rows: list[Any] = []
         for pending in batch:
@@ -150,14 +163,19 @@ def merge(batch: Sequence[Pending]) -> Any:
     return [record for pending in batch for record in pending.data]
 
 
-def execute(predictor: Predictor, batch: Sequence[Pending]) -> list[Outcome]:
-    """Predict every piece of ``batch`` (merged when possible); one outcome per piece."""
+def execute(
+    predictor: Predictor, batch: Sequence[Pending], encode: Encoder = outputs.encode
+) -> list[Outcome]:
+    """Predict every piece of ``batch`` (merged when possible); one outcome per piece.
+    ``encode`` writes a raw output in a request's output form (the served version's)."""
     raws: list[Any] | None = None
     if len(batch) > 1:
         raws = _predict_merged(predictor, batch)
     if raws is None:
         raws = [_predict_one(predictor, pending.job.request, pending.data) for pending in batch]
-    return [_finish(predictor, pending, raw) for pending, raw in zip(batch, raws, strict=True)]
+    return [
+        _finish(predictor, pending, raw, encode) for pending, raw in zip(batch, raws, strict=True)
+    ]
 
 
 def _predict_merged(predictor: Predictor, batch: Sequence[Pending]) -> list[Any] | None:
@@ -179,7 +197,7 @@ def _predict_one(predictor: Predictor, request: PredictRequest, data: Any) -> An
         return PredictionFailed(f"the model failed to predict: {type(exc).__name__}: {exc}")
 
 
-def _finish(predictor: Predictor, pending: Pending, raw: Any) -> Outcome:
+def _finish(predictor: Predictor, pending: Pending, raw: Any, encode: Encoder) -> Outcome:
     """Record a piece's output; encode the request's answer once its last piece is in."""
     if isinstance(raw, WarmserveError):
         return raw
@@ -191,21 +209,21 @@ def _finish(predictor: Predictor, pending: Pending, raw: Any) -> Outcome:
                 job.parts.clear()
                 job.outputs.clear()
                 whole = _predict_one(predictor, job.request, job.request.data)
-                return whole if isinstance(whole, WarmserveError) else _encode(job, whole)
+                return whole if isinstance(whole, WarmserveError) else _encode(job, whole, encode)
             job.outputs.append(raw)
             if not pending.last:
                 return None
             raw = outputs.join(job.outputs)
             job.outputs.clear()
-        return _encode(job, raw)
+        return _encode(job, raw, encode)
     except Exception as exc:
         log.exception("request %d: unexpected error after predict", job.request.id)
         return WarmserveError(f"internal error while finishing the prediction: {exc!r}")
 
 
-def _encode(job: Job, raw: Any) -> bytes | WarmserveError:
+def _encode(job: Job, raw: Any, encode: Encoder) -> bytes | WarmserveError:
     try:
-        return outputs.encode(raw, job.request.output)
+        return encode(raw, job.request.output)
     except Exception as exc:
         return PredictionFailed(
             f"the model's output cannot be encoded as {job.request.output.value}: "

@@ -20,7 +20,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from warmserve.errors import DeadlineExceeded, ModelNotAvailable, ShuttingDown, WarmserveError
@@ -46,6 +45,7 @@ from warmserve.runtime.batch import (
     request_rows,
 )
 from warmserve.runtime.batching import BatchPolicy, plan_batch
+from warmserve.runtime.lane import Lane
 from warmserve.runtime.model import LoadedModel, Loader, ModelSlot, load_model
 from warmserve.runtime.watcher import Watcher
 from warmserve.settings import Settings
@@ -92,7 +92,7 @@ class ModelHost:
         self.batches = 0
         self.healthy = True
         self._stopping = False
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"predict-{key}")
+        self._lane = Lane(f"predict-{key}")
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # nothing queued and no predict running
         self._idle.set()
@@ -132,7 +132,7 @@ class ModelHost:
             self._fail(pending, ShuttingDown("the model process is shutting down"))
         self.queue.clear()
         self.watcher.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._lane.close()
 
     # --- what the runner asks ----------------------------------------------------
     def state(self) -> ModelState:
@@ -216,10 +216,9 @@ class ModelHost:
             for pending in batch:
                 self._fail(pending, ModelNotAvailable("model is not available"))
             return
-        loop = asyncio.get_running_loop()
         self.busy_since = time.monotonic()
         try:
-            outcomes = await loop.run_in_executor(self._executor, execute, model.predictor, batch)
+            outcomes = await self._lane.submit(execute, model.predictor, batch, model.encode)
         finally:
             self.busy_since = None
             self.free_since = time.monotonic()

@@ -17,6 +17,8 @@ from warmserve.registry import ModelVersion
 from warmserve.runtime import outputs
 from warmserve.runtime.predictors import ModelContext, Predictor, choose_predictor
 from warmserve.runtime.predictors.pyfunc import PyfuncPredictor
+from warmserve.runtime.tensors.encode import TENSOR_OUTPUTS, encode_tensors
+from warmserve.runtime.tensors.metadata import describe_model
 
 PYFUNC = PyfuncPredictor.name
 
@@ -31,6 +33,12 @@ class LoadedModel:
     pyfunc: Any  # mlflow.pyfunc.PyFuncModel
     predictor: Predictor
     served: ServedModel
+
+    def encode(self, output: Any, form: OutputForm) -> bytes:
+        """This version's output in ``form`` (tensors as its tensor metadata says)."""
+        if form in TENSOR_OUTPUTS:
+            return encode_tensors(output, form, self.served.tensors)
+        return outputs.encode(output, form)
 
 
 Loader = Callable[[ModelVersion], LoadedModel]
@@ -69,8 +77,11 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
         predictor=info,
     )
     loaded = LoadedModel(version, pyfunc, predictor, served)
-    warm_up(loaded, example)  # may replace the predictor and what loaded.served says of it
-    loaded.served = replace(loaded.served, load_seconds=round(time.monotonic() - started, 3))
+    warm_output = warm_up(loaded, example)
+    tensors = describe_model(metadata.get_input_schema(), metadata.get_output_schema(), warm_output)
+    loaded.served = replace(
+        loaded.served, load_seconds=round(time.monotonic() - started, 3), tensors=tensors
+    )
     return loaded
 
 
@@ -91,13 +102,15 @@ def _input_example(pyfunc: Any) -> Any:
         raise ModelLoadError(f"cannot read the input example: {exc}") from exc
 
 
-def warm_up(loaded: LoadedModel, example: Any) -> None:
+def warm_up(loaded: LoadedModel, example: Any) -> Any:
     """Predict once on the logged input example and encode the answer, so a model whose
-    output cannot be answered never serves; then exercise the chosen predictor."""
+    output cannot be answered never serves; then exercise the chosen predictor. Returns
+    the warm-up output (None without an example)."""
     if example is None:
-        return
+        return None
     try:
-        outputs.encode(loaded.pyfunc.predict(example), OutputForm.MLFLOW_JSON)
+        output = loaded.pyfunc.predict(example)
+        outputs.encode(output, OutputForm.MLFLOW_JSON)
     except Exception as exc:
         raise ModelLoadError(
             f"warm-up prediction of version {loaded.version.version} failed: "
@@ -109,7 +122,7 @@ def warm_up(loaded: LoadedModel, example: Any) -> None:
         or not isinstance(body, dict)
         or "dataframe_split" not in body
     ):
-        return
+        return output
     try:
         loaded.predictor.predict(InputForm.SPLIT, body["dataframe_split"], None)
     except Exception as exc:
@@ -126,6 +139,7 @@ def warm_up(loaded: LoadedModel, example: Any) -> None:
         }
         loaded.predictor = PyfuncPredictor(loaded.pyfunc, loaded.pyfunc.metadata.get_input_schema())
         loaded.served = replace(loaded.served, predictor=PredictorInfo(PYFUNC, {}, declined))
+    return output
 
 
 def _example_rows(example: Any) -> Any:

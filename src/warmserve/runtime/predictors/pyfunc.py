@@ -30,6 +30,10 @@ class PyfuncPredictor:
         try:
             if form is InputForm.CSV:
                 return mlflow_compat.parse_csv_input(data, self.input_schema)
+            if form is InputForm.TENSORS:
+                from warmserve.runtime.tensors.model_input import model_input
+
+                return model_input(data, self.input_schema)
             return mlflow_compat.infer_and_parse_data(
                 {ENVELOPE_KEYS[form]: data}, self.input_schema
             )
