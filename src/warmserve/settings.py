@@ -117,6 +117,20 @@ class Settings(BaseSettings):
         "ignored. Set the same value on every replica sharing a Redis.",
     )
 
+    # --- status page ------------------------------------------------------------
+    status_interval: float = Field(
+        default=2.0,
+        ge=0.5,
+        le=60,
+        description="Seconds between samples of the status page's live charts (and between "
+        "the page's refreshes).",
+    )
+    trainer_url: str | None = Field(
+        default=None,
+        description="Base URL of the trainer service (GET /jobs); its recent jobs are shown "
+        "on the status page.",
+    )
+
     log_level: LogLevel = Field(default="info", description="Log level.")
 
     @field_validator("cache")
@@ -126,6 +140,15 @@ class Settings(BaseSettings):
             return None
         if value != "local" and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("cache must be 'local' or a redis:// URL")
+        return value
+
+    @field_validator("trainer_url")
+    @classmethod
+    def _check_trainer_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("trainer_url must be an http:// or https:// URL")
         return value
 
     @field_validator("tracking_uri")
