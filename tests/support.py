@@ -6,6 +6,7 @@ a fixed time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,17 @@ class Server:
         self.client.close()
         self._log.close()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def serving(home: Path, *args: str) -> Iterator[Server]:
+    """A ready server for the duration of a ``with`` block (or a yield fixture)."""
+    server = Server(home, *args)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
 
 
 def register_recorder(

@@ -4,7 +4,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
-  const page = { refresh: 2, formKey: null, timer: null, tokenRequired: false };
+  const page = { refresh: 2, formKey: null, timer: null, tokenRequired: false, renders: 0 };
 
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
@@ -42,8 +42,8 @@
   }
 
   function render(data) {
-    const asked = Number(new URLSearchParams(location.search).get("refresh"));
-    page.refresh = asked > 0 ? asked : data.page.refresh_seconds;
+    const asked = Number(new URLSearchParams(location.search).get("refresh")); // ?refresh=S
+    page.refresh = asked >= 0.5 ? asked : data.page.refresh_seconds;
     page.tokenRequired = data.page.admin_token_required;
     $("token-label").hidden = !page.tokenRequired;
     renderAvailability(data);
@@ -53,6 +53,7 @@
     renderHistory(data.history);
     renderTrainer(data.trainer);
     document.body.dataset.version = data.model ? data.model.version : "";
+    document.body.dataset.renders = String(++page.renders); // tests wait for a whole refresh
   }
 
   // --- what is served --------------------------------------------------------------
