@@ -65,6 +65,17 @@ def test_fetched_once_per_ttl_and_shared_by_concurrent_polls() -> None:
     assert calls == ["http://trainer:8100/jobs"] * 2
 
 
+def test_credentials_in_the_trainer_url_are_never_shown() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot connect to {request.url}")
+
+    jobs = TrainerJobs(
+        "http://ops:pw@trainer:8100", "http://trainer:8100", transport=httpx.MockTransport(refuse)
+    )
+    view = asyncio.run(jobs.view())
+    assert "pw" not in str(view) and view["url"] == "http://trainer:8100/jobs"
+
+
 def test_every_failure_is_an_error_line_never_an_exception() -> None:
     def answer(response: httpx.Response) -> object:
         return lambda request: response
@@ -87,4 +98,4 @@ def test_every_failure_is_an_error_line_never_an_exception() -> None:
     for words, handler in cases.items():
         view = asyncio.run(trainer(handler, timeout=0.2).view())
         assert words in view["error"], (words, view)
-        assert view["jobs"] == [] and view["url"] == "http://trainer:8100/"
+        assert view["jobs"] == [] and view["url"] == "http://trainer:8100/jobs"

@@ -81,7 +81,7 @@ class TrainerJobs:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url.rstrip("/") + "/jobs"
-        self.shown_url = shown_url
+        self.shown_url = shown_url.rstrip("/") + "/jobs"
         self.timeout = timeout
         self.ttl = ttl
         self.transport = transport
@@ -115,7 +115,8 @@ class TrainerJobs:
         except TimeoutError:
             view["error"] = f"the trainer did not answer within {self.timeout:g} s"
         except httpx.HTTPError as exc:
-            view["error"] = f"cannot reach the trainer: {type(exc).__name__}: {exc}"
+            detail = str(exc).replace(self.url, self.shown_url)  # never show credentials
+            view["error"] = f"cannot reach the trainer: {type(exc).__name__}: {detail}"
         except (ValueError, orjson.JSONDecodeError) as exc:
             view["error"] = f"unexpected answer from the trainer: {exc}"
         return view
