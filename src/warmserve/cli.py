@@ -22,13 +22,17 @@ from warmserve.settings import Settings
 
 REGISTRY_FIELDS = ("home", "tracking_uri", "log_level")
 DEMO_MODEL = "iris-clf"
-# Settings of the parts around the server: `serve` does not take them.
+# Settings of the parts around the server: `serve` does not take them. trainer_url is
+# the API's own setting (where its status page finds the trainer), not the trainer's.
 ROLE_PREFIXES = ("trainer_", "mlflow_")
-SERVE_FIELDS = tuple(f for f in Settings.model_fields if not f.startswith(ROLE_PREFIXES))
+API_SIDE = ("trainer_url",)
+SERVE_FIELDS = tuple(
+    f for f in Settings.model_fields if not f.startswith(ROLE_PREFIXES) or f in API_SIDE
+)
 TRAINER_FIELDS = (
     *REGISTRY_FIELDS,
     "admin_token",
-    *(f for f in Settings.model_fields if f.startswith("trainer_")),
+    *(f for f in Settings.model_fields if f.startswith("trainer_") and f not in API_SIDE),
 )
 MLFLOW_FIELDS = (
     "home",

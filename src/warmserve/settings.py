@@ -163,6 +163,20 @@ class Settings(BaseSettings):
         "runtime directory, removed when it stops.",
     )
 
+    # --- status page ------------------------------------------------------------
+    status_interval: float = Field(
+        default=2.0,
+        ge=0.5,
+        le=60,
+        description="Seconds between samples of the status page's live charts (and between "
+        "the page's refreshes).",
+    )
+    trainer_url: str | None = Field(
+        default=None,
+        description="Base URL of the trainer service (GET /jobs); its recent jobs are shown "
+        "on the status page.",
+    )
+
     log_level: LogLevel = Field(default="info", description="Log level.")
 
     # --- the trainer service (`warmserve trainer` shows these without the prefix) --
@@ -292,6 +306,15 @@ class Settings(BaseSettings):
         """The cache secret as bytes, or None when unset or empty."""
         secret = self.cache_secret.get_secret_value() if self.cache_secret else ""
         return secret.encode("utf-8", "surrogateescape") or None
+
+    @field_validator("trainer_url")
+    @classmethod
+    def _check_trainer_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("trainer_url must be an http:// or https:// URL")
+        return value
 
     @field_validator("tracking_uri")
     @classmethod

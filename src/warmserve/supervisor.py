@@ -21,6 +21,7 @@ from typing import Any
 
 from warmserve import entrypoints, rundir
 from warmserve.children import ChildHandle, RunnerHandle, RunnerProbe, WorkerHandle, join_or_kill
+from warmserve.events import EventLog
 from warmserve.heartbeat import Heartbeat
 from warmserve.protocol import ServedModel
 from warmserve.settings import Settings
@@ -42,6 +43,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def status_sampler(runtime_dir: str, interval: float) -> Any:
+    """The status page's sampler of the summed metrics (prediction routes from the table)."""
+    from warmserve.http.routes import PREDICT_ROUTES
+    from warmserve.samples import Sampler
+
+    return Sampler(runtime_dir, interval, [route.path for route in PREDICT_ROUTES])
 
 
 class Supervisor:
@@ -74,6 +83,8 @@ class Supervisor:
         self.sock: socket.socket | None = None
         self.metrics_dir = os.path.join(self.runtime_dir, "metrics")
         self.metrics: Any = None
+        self.events = EventLog(self.runtime_dir)  # history for the status page
+        self.sampler: Any = None  # live numbers for the status page (needs the metrics dir)
 
     # --- entry ------------------------------------------------------------------
     def run(self) -> int:
@@ -86,10 +97,12 @@ class Supervisor:
         from warmserve.metrics import SupervisorMetrics
 
         self.metrics = SupervisorMetrics()
+        self.sampler = status_sampler(self.runtime_dir, self.settings.status_interval)
         self.sock = bind_socket(self.settings.host, self.settings.port)
         host, port = self.sock.getsockname()[:2]
         self._warn_if_exposed()
         now = time.monotonic()
+        self.events.append("started", workers=len(self.workers), source=self.settings.model)
         self.runner.start(now)
         entrypoints.preload_http_worker()
         gc.freeze()  # keep preloaded objects out of collections: their pages stay shared
@@ -151,6 +164,7 @@ class Supervisor:
         return process, Heartbeat(ours, time.monotonic())
 
     def _tick(self, now: float) -> None:
+        self.sampler.maybe_sample(now)
         for child in self.children:
             process = child.process
             if process is None:
@@ -169,6 +183,7 @@ class Supervisor:
                 log.error("model process %s; starting a new one", why)
             else:
                 log.error("%s %s; starting a new one", child.name, why)
+            self.events.append("restart", role=child.role, name=child.name, reason=why)
             self._replaced(child, now)
 
     def _replaced(self, child: ChildHandle, now: float) -> None:

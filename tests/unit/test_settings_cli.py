@@ -104,7 +104,7 @@ def test_role_flags_and_their_documented_rows() -> None:
     """trainer --port is trainer_port; stack keeps --trainer-port (the API has --port)."""
     from pathlib import Path
 
-    from warmserve.cli import MLFLOW_FIELDS, STACK_FIELDS, TRAINER_FIELDS, settings_flags
+    from warmserve.cli import API_SIDE, MLFLOW_FIELDS, STACK_FIELDS, TRAINER_FIELDS, settings_flags
 
     assert settings_flags("trainer_port", TRAINER_FIELDS, "trainer_") == [
         "--port",
@@ -118,6 +118,8 @@ def test_role_flags_and_their_documented_rows() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     for prefix, fields in (("trainer_", TRAINER_FIELDS), ("mlflow_", MLFLOW_FIELDS)):
         for name in (n for n in Settings.model_fields if n.startswith(prefix)):
+            if name in API_SIDE:
+                continue
             info = Settings.model_fields[name]
             flags = ", ".join(f"`{f}`" for f in settings_flags(name, fields, prefix))
             stack = settings_flags(name, STACK_FIELDS, "trainer_")[0]

@@ -45,6 +45,7 @@ from warmserve.http.limits import InputLimits
 from warmserve.http.observe import MetricsMiddleware
 from warmserve.http.routes import PREDICT_ROUTES, ROUTES, RouteTable
 from warmserve.http.service import CacheReporter, PredictionService
+from warmserve.http.status import StatusPage
 from warmserve.http.v2.handlers import v2_handlers
 from warmserve.http.views import model_view
 from warmserve.ipc.client import RunnerClient
@@ -147,12 +148,14 @@ def _handlers(
             raise ModelNotAvailable("model is not available", retry_after=1)
         return json_response({"status": "ready", "version": served.version})
 
-    async def model() -> Response:
+    async def current_model_view() -> dict[str, Any]:
         pong = await client.ping(timeout=2.0)
-        view = model_view(
+        return model_view(
             client.state(), pong, totals([r.path for r in PREDICT_ROUTES]), settings.model, redact
         )
-        return json_response(view)
+
+    async def model() -> Response:
+        return json_response(await current_model_view())
 
     async def prometheus() -> Response:
         return Response(render(), media_type=CONTENT_TYPE_LATEST)
@@ -179,6 +182,7 @@ def _handlers(
         "reload": reload,
         "reload_get": reload,
         **v2_handlers(client),
+        **StatusPage(settings, client, current_model_view).handlers(),
     }
 
 

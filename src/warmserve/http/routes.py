@@ -190,6 +190,29 @@ ROUTES: tuple[Route, ...] = (
         "v2 inference on one version (the served one)", "v2", V2_INFER_STATUSES, INFER,
         description=V2_INFER_TEXT, errors=V2_ERRORS,
     ),
+    # The status page (http/status.py): the page itself, its facts as JSON, its assets.
+    Route(
+        "status_root", "GET", "/",
+        "The status page: served model, history, live charts, reload, try it", "status",
+        (200,), response_type="text/html",
+    ),
+    Route(
+        "status_page", "GET", "/status", "The status page (the same as /)", "status", (200,),
+        response_type="text/html",
+    ),
+    Route(
+        "status_json", "GET", "/status.json",
+        "The status page's facts: the /model view plus availability, history, live series, "
+        "the try-it form and the trainer's jobs", "status", (200,),
+    ),
+    Route(
+        "status_script", "GET", "/status/page.js", "The status page's script", "status", (200,),
+        response_type="text/javascript",
+    ),
+    Route(
+        "status_style", "GET", "/status/page.css", "The status page's style", "status", (200,),
+        response_type="text/css",
+    ),
 )  # fmt: skip
 
 BY_NAME = {route.name: route for route in ROUTES}

@@ -17,6 +17,7 @@ from typing import Any
 
 from warmserve import protocol
 from warmserve.errors import NotFound, WarmserveError
+from warmserve.events import EventLog
 from warmserve.metrics import RunnerMetrics
 from warmserve.protocol import (
     DEFAULT_MODEL,
@@ -31,6 +32,7 @@ from warmserve.protocol import (
     Shutdown,
     WorkerError,
 )
+from warmserve.runtime.history import HistoryRecorder
 from warmserve.runtime.host import ModelHost
 from warmserve.runtime.model import Loader
 from warmserve.runtime.watcher import CheckResult, version_of
@@ -53,6 +55,11 @@ class Runner:
         self.writers: set[asyncio.StreamWriter] = set()
         self._stop = asyncio.Event()
         resume = resume or {}
+        # The server's history (status page): derived from every published state.
+        self.history = HistoryRecorder(
+            EventLog(os.path.dirname(socket_path)),
+            {key: served.version for key, served in resume.items()},
+        )
         self.hosts: dict[str, ModelHost] = {
             key: ModelHost(
                 key,
@@ -160,6 +167,7 @@ class Runner:
 
     def _broadcast_state(self, host: ModelHost) -> None:
         state = host.state()
+        self.history.observe(state)
         for writer in list(self.writers):
             self._send(writer, state)
 

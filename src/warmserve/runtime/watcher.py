@@ -199,10 +199,10 @@ class Watcher:
             if self.registry_error is None:
                 log.warning("registry unreachable, keeping the current model: %s", exc.message)
             self.registry_error = exc.message
-        elif isinstance(exc, ModelNotAvailable) and self.slot.current is not None:
-            if self.source_missing is None:
+        elif isinstance(exc, ModelNotAvailable):
+            if self.source_missing is None and self.slot.current is not None:
                 log.warning("%s; still serving the last good version", exc.message)
-            self.source_missing = exc.message
+            self.source_missing = exc.message  # also with nothing served: the page says why
         if self.slot.current is None:
             log.warning("model is not available: %s", exc.message)
         return self._result(error=exc.message)

@@ -75,8 +75,9 @@ class Stack:
         fields = list(Settings.model_fields)
         common = {"WARMSERVE_HOME": str(home), "WARMSERVE_TRACKING_URI": self.mlflow_url}
         api_env = child_env(
-            settings, fields, **common, WARMSERVE_MODEL=self.model, WARMSERVE_PORT=str(api_port)
-        )
+            settings, fields, **common, WARMSERVE_MODEL=self.model, WARMSERVE_PORT=str(api_port),
+            WARMSERVE_TRAINER_URL=settings.trainer_url or self.trainer_url,
+        )  # fmt: skip
         trainer_env = child_env(
             settings, fields, **common,
             WARMSERVE_TRAINER_PORT=str(trainer_port),
