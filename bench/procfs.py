@@ -113,3 +113,34 @@ def machine_facts() -> dict[str, str]:
     except OSError:
         pass
     return facts
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy so far (user, nice, system, irq, softirq, steal).
+
+    Minus what the server under test and wrk used over the same interval, this is
+    what other processes took from the machine: the noise of a measurement.
+    """
+    fields = (PROC / "stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset the process's RSS high-water mark (VmHWM) to its current RSS (Linux >= 4.0)."""
+    try:
+        (PROC / str(pid) / "clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """The RSS high-water mark (VmHWM) since the process started or its last reset."""
+    try:
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None

@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import procfs
 
@@ -28,7 +28,7 @@ BENCH = Path(__file__).resolve().parent
 START_TIMEOUT = 240.0  # mlflow models serve downloads and loads the model first
 STOP_TIMEOUT = 30.0
 ROLE_IN_LOG = re.compile(r"\[(runner|main|http-\d+) (\d+)\]")
-MODEL_NAMES = {"lr": "bench-lr", "rf": "bench-rf"}
+MODEL_NAMES = {"lr": "bench-lr", "rf": "bench-rf", "xgb": "bench-xgb", "lgbm": "bench-lgbm"}
 
 
 class ServerError(RuntimeError):
@@ -121,19 +121,28 @@ class ServerSpec:
 
     def env(self, bin_dir: Path, home: Path) -> dict[str, str]:
         """The environment of an activated venv, minus settings that would leak in."""
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("WARMSERVE_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY"))
-        }
-        # `mlflow models serve` execs `uvicorn` found on PATH.
-        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        env["VIRTUAL_ENV"] = str(bin_dir.parent)
-        env["PYTHONUNBUFFERED"] = "1"
-        if self.kind == "mlflow":
-            # The same SQLite registry warmserve's Settings.resolved_tracking_uri() builds.
-            env["MLFLOW_TRACKING_URI"] = f"sqlite:///{home.resolve() / 'mlflow.db'}"
-        return env
+        return venv_env(bin_dir, home if self.kind == "mlflow" else None)
+
+
+def venv_env(bin_dir: Path, registry_home: Path | None) -> dict[str, str]:
+    """An activated venv's environment; with ``registry_home``, aimed at its registry.
+
+    warmserve finds the registry through ``--home``; MLflow's own tools (``mlflow
+    models serve``, ``mlflow.pyfunc.load_model``) through MLFLOW_TRACKING_URI.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WARMSERVE_", "MLFLOW_TRACKING", "MLFLOW_REGISTRY"))
+    }
+    # `mlflow models serve` execs `uvicorn` found on PATH.
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(bin_dir.parent)
+    env["PYTHONUNBUFFERED"] = "1"
+    if registry_home is not None:
+        # The same SQLite registry warmserve's Settings.resolved_tracking_uri() builds.
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{registry_home.resolve() / 'mlflow.db'}"
+    return env
 
 
 @dataclass
@@ -192,17 +201,43 @@ class RunningServer:
         if b"predictions" not in answer:
             raise ServerError(f"{self.spec.label}: unexpected answer {answer[:200]!r}")
 
-    def runner_batches(self) -> int | None:
-        """warmserve only: how many batches the model runner has predicted so far."""
+    def _model_view(self) -> dict[str, Any]:
+        """warmserve's GET /model, or {} (another kind of server, or no answer)."""
         if self.spec.kind != "warmserve":
-            return None
+            return {}
         try:
             with urllib.request.urlopen(self.base_url + "/model", timeout=10) as response:
-                runner = json.load(response).get("runner") or {}
+                view = json.load(response)
         except (urllib.error.URLError, OSError, ValueError):
-            return None
-        batches = runner.get("batches")
+            return {}
+        return view if isinstance(view, dict) else {}
+
+    def runner_batches(self) -> int | None:
+        """warmserve only: how many batches the model runner has predicted so far."""
+        batches = (self._model_view().get("runner") or {}).get("batches")
         return int(batches) if isinstance(batches, int) else None
+
+    def predictor(self) -> dict[str, Any] | None:
+        """warmserve only: the predictor that serves (``model.predictor`` of /model), in short.
+
+        name (compiled-trees, numeric-frame, pyfunc), the compiled backend and the
+        batch size above which it hands over to the library's predict, the thread
+        limit and the native pools the model process runs, why others declined.
+        """
+        served = self._model_view().get("model") or {}
+        predictor = served.get("predictor")
+        if not isinstance(predictor, dict):
+            return None
+        detail = predictor.get("detail") or {}
+        threads = detail.get("threads") or {}
+        return {
+            "name": predictor.get("name"),
+            "backend": detail.get("backend"),
+            "up_to_rows": detail.get("faster_up_to_rows"),
+            "verified": (detail.get("verification") or {}).get("ok"),
+            "pool_threads": sorted({p.get("num_threads") for p in threads.get("pools") or []}),
+            "declined": predictor.get("declined") or {},
+        }
 
     # --- processes ------------------------------------------------------------
     def roles(self) -> dict[int, str]:

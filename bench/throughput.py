@@ -1,13 +1,15 @@
 """Throughput, latency and memory: warmserve vs `mlflow models serve` vs a constant endpoint.
 
     bash bench/setup.sh                          # once: wrk (apt) and py-spy (into .venv)
-    .venv/bin/python bench/throughput.py         # full run, ~15 min; writes docs/benchmarks.md
-    .venv/bin/python bench/throughput.py --quick # smoke test, ~3 min; docs left alone
+    .venv/bin/python bench/throughput.py         # full run, ~60 min; writes docs/benchmarks.md
+    .venv/bin/python bench/throughput.py --quick # smoke test, ~5 min; docs left alone
 
 Phases, all in one run so that the ratios are comparable:
 
-1. registry: bench/.home gets bench-lr (LogisticRegression) and bench-rf
-   (RandomForest, 200 trees, depth 12), 20 float features, alias production.
+1. registry: bench/.home gets bench-lr (LogisticRegression), bench-rf
+   (RandomForest, 200 trees, depth 12), bench-xgb and bench-lgbm (XGBoost and
+   LightGBM classifiers, 200 trees, logged with their own MLflow flavors), 20
+   float features, alias production.
 2. selection: each warmserve worker count (1, 2, 4) and each `mlflow models serve`
    worker count (1, 2) runs alone: warm-up, PSS at rest, one probe at the peak
    client count, PSS again. The best worker count per server and model goes on.
@@ -17,13 +19,20 @@ Phases, all in one run so that the ratios are comparable:
    is measured round-robin, ``--repeats`` times; the report gives medians.
 5. profile: py-spy samples the warmserve runner and one HTTP worker during an
    extra peak-client run (not one of the measured ones).
+6. rows (bulk.py): per model, warmserve alone beside an in-process predict of
+   the same model: 1,000-row requests (JSON and CSV) at a few client counts,
+   bulk requests (10,000 and 100,000 rows, one client) with each process's peak
+   memory, and in-process ``pyfunc.predict`` on the same rows, taking turns.
+
+Each warmserve row names the predictor that served it (GET /model). Every
+measured cell also records how many cores other processes kept busy meanwhile
+(/proc/stat minus the server and wrk): the report's noise note.
 
 Raw results: bench/results/throughput-STAMP.json (logs and profiles beside it).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import hashlib
@@ -31,21 +40,25 @@ import importlib.metadata
 import json
 import os
 import platform
-import random
 import shutil
 import subprocess
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import bodies
+import bulk
 import loadgen
 import procfs
 import profiling
 import report
 import servers
+import targets
+from bodies import Payload
+from options import Options, parse_args, reproduce_command
 from servers import RunningServer, ServerSpec
 
 BENCH = Path(__file__).resolve().parent
@@ -54,12 +67,15 @@ HOME = BENCH / ".home"
 RESULTS = BENCH / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
 BIN_DIR = Path(sys.executable).parent  # the venv's bin: warmserve, mlflow, uvicorn, py-spy
-N_FEATURES = 20
 PREPARED = "BENCH_MODELS "  # the line where prepare_registry.py describes the models
 VERSIONED = (
     "warmserve",
     "mlflow",
     "scikit-learn",
+    "xgboost",
+    "xgboost-cpu",  # the same `xgboost` module without the GPU build
+    "lightgbm",
+    "treelite",
     "pandas",
     "numpy",
     "fastapi",
@@ -69,93 +85,6 @@ VERSIONED = (
 )
 
 Row = dict[str, Any]
-
-
-# --- options ------------------------------------------------------------------
-@dataclass(frozen=True)
-class Options:
-    models: tuple[str, ...]
-    connections: tuple[int, ...]
-    duration: int
-    repeats: int
-    warmup: int
-    cell_warmup: int
-    probe: int
-    warmserve_workers: tuple[int, ...]
-    mlflow_workers: tuple[int, ...]
-    sweep_delays: tuple[str, ...]
-    profile: bool
-    write_docs: bool
-    quick: bool
-    note: str
-
-    @property
-    def peak(self) -> int:
-        return max(self.connections)
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(",") if part)
-
-
-def parse_args(argv: list[str]) -> Options:
-    parser = argparse.ArgumentParser(
-        description="warmserve throughput benchmark (see the module docstring)."
-    )
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 repeat, 3 s runs")
-    parser.add_argument("--models", default="lr,rf", help="comma-separated: lr, rf")
-    parser.add_argument("--duration", type=int, help="seconds per measured run (default 10)")
-    parser.add_argument("--repeats", type=int, help="measured runs per cell (default 3)")
-    parser.add_argument("--connections", help="client counts (default 1,16,64)")
-    parser.add_argument("--workers", help="warmserve HTTP worker counts (default 1,2,4)")
-    parser.add_argument("--mlflow-workers", help="mlflow models serve workers (default 1,2)")
-    parser.add_argument(
-        "--sweep-delays",
-        help="extra --max-batch-delay-ms values to probe (default 0,3; '' for none)",
-    )
-    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
-    parser.add_argument("--no-docs", action="store_true", help="do not rewrite the docs page")
-    parser.add_argument("--note", default="", help="a sentence for the report (e.g. noise)")
-    args = parser.parse_args(argv)
-    quick = args.quick
-    models = tuple(m for m in args.models.split(",") if m)
-    unknown = set(models) - set(servers.MODEL_NAMES)
-    if unknown or not models:
-        parser.error(f"--models takes lr and/or rf, not {args.models!r}")
-    sweep = args.sweep_delays if args.sweep_delays is not None else ("" if quick else "0,3")
-    duration = args.duration or (3 if quick else 10)
-    return Options(
-        models=models,
-        connections=_ints(args.connections or ("1,64" if quick else "1,16,64")),
-        duration=duration,
-        repeats=args.repeats or (1 if quick else 3),
-        warmup=1 if quick else 3,
-        cell_warmup=1,
-        probe=min(duration, 5),
-        warmserve_workers=_ints(args.workers or ("1,4" if quick else "1,2,4")),
-        mlflow_workers=_ints(args.mlflow_workers or ("2" if quick else "1,2")),
-        sweep_delays=tuple(d for d in sweep.split(",") if d),
-        profile=not args.no_profile,
-        write_docs=not (args.no_docs or quick),
-        quick=quick,
-        note=args.note,
-    )
-
-
-def reproduce_command(argv: list[str]) -> str:
-    """The command line of this run, without --note (which only annotates)."""
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg == "--note":
-            skip = True
-            continue
-        if not arg.startswith("--note="):
-            kept.append(arg)
-    return " ".join(["bash bench/setup.sh && .venv/bin/python bench/throughput.py", *kept])
 
 
 # --- preparation --------------------------------------------------------------
@@ -198,14 +127,6 @@ def src_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-def request_body() -> bytes:
-    """One row of 20 fixed floats in the MLflow `dataframe_split` form."""
-    rng = random.Random(0)
-    row = [round(rng.gauss(0.0, 1.0), 4) for _ in range(N_FEATURES)]
-    columns = [f"f{i}" for i in range(N_FEATURES)]
-    return json.dumps({"dataframe_split": {"columns": columns, "data": [row]}}).encode()
-
-
 def machine_meta(options: Options, argv: list[str]) -> Row:
     versions: dict[str, str] = {}
     for name in VERSIONED:
@@ -246,12 +167,15 @@ class Bench:
     def __init__(self, options: Options, out_dir: Path) -> None:
         self.options = options
         self.out_dir = out_dir
+        self.bin_dir = BIN_DIR
+        self.home = HOME
         self.log_dir = out_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.body = request_body()
-        self.body_file = out_dir / "body.json"
-        self.body_file.write_bytes(self.body)
+        self.body = bodies.one_row_json()
+        self.one_row = Payload(out_dir / "body.json")
+        self.one_row.path.write_bytes(self.body)
         self.src_digests: list[str] = []
+        self.predictors: dict[str, Row | None] = {}  # server label -> what /model said
 
     def running(self, spec: ServerSpec) -> contextlib.AbstractContextManager[RunningServer]:
         print(f"  start {spec.label}", flush=True)
@@ -266,31 +190,56 @@ class Bench:
             if len(self.src_digests) > 1:
                 print(f"  warning: src/warmserve changed during the run ({digest})", flush=True)
 
-    def load(self, server: RunningServer, connections: int, seconds: int) -> loadgen.WrkResult:
-        return loadgen.run_wrk(server.url, connections, seconds, self.body_file)
+    def load(
+        self, server: RunningServer, connections: int, seconds: int, payload: Payload | None = None
+    ) -> loadgen.WrkResult:
+        """wrk against the server: the one-row JSON body unless another payload is given."""
+        payload = payload or self.one_row
+        env = {"WRK_CONTENT_TYPE": payload.content_type}
+        return loadgen.run_wrk(server.url, connections, seconds, payload.path, env)
 
-    def measure(self, server: RunningServer, connections: int, seconds: int) -> Row:
-        """One wrk run, with the CPU each process of the server used during it."""
+    def predictor(self, server: RunningServer) -> str | None:
+        """The name of warmserve's predictor (asked once per server); None for other servers."""
+        if server.spec.kind != "warmserve":
+            return None
+        if server.spec.label not in self.predictors:
+            self.predictors[server.spec.label] = server.predictor()
+        found = self.predictors[server.spec.label]
+        return str(found["name"]) if found else "?"
+
+    def measure(
+        self, server: RunningServer, connections: int, seconds: int, payload: Payload | None = None
+    ) -> Row:
+        """One wrk run, with the CPU each process of the server (and all others) used."""
+        payload = payload or self.one_row
         roles = server.roles()
         batches_before = server.runner_batches()
         before = procfs.cpu_snapshot(roles)
+        busy_before = procfs.machine_busy_seconds()
         started = time.monotonic()
-        result = self.load(server, connections, seconds)
+        result = self.load(server, connections, seconds, payload)
         wall = time.monotonic() - started
+        busy = procfs.machine_busy_seconds() - busy_before
         after = procfs.cpu_snapshot(roles)
         batches_after = server.runner_batches()
         rows_per_batch = None
         if batches_before is not None and batches_after is not None:
-            rows_per_batch = round(result.requests / max(1, batches_after - batches_before), 1)
+            calls = max(1, batches_after - batches_before)
+            rows_per_batch = round(payload.rows * result.requests / calls, 1)
         cpu: dict[str, float] = defaultdict(float)
         for pid, seconds_before in before.items():
             if pid in after:
                 cpu[roles[pid]] += 100.0 * (after[pid] - seconds_before) / wall
+        # Cores that processes other than this server and wrk kept busy meanwhile.
+        other = busy / wall - sum(cpu.values()) / 100 - result.wrk_cpu_seconds / wall
         spec = server.spec
+        what = spec.label
+        if payload.rows > 1:
+            what = f"{spec.kind} {spec.model} w{spec.workers} {payload.fmt} x{payload.rows}"
         print(
-            f"    {spec.label:<28} c={connections:<3} {result.rps:>9,.0f} req/s  "
+            f"    {what:<28} c={connections:<3} {result.rps:>9,.0f} req/s  "
             f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  "
-            f"non-2xx {result.non_2xx}"
+            f"non-2xx {result.non_2xx}  others {max(0.0, other):.2f} cores"
             + (f"  rows/batch {rows_per_batch}" if rows_per_batch else ""),
             flush=True,
         )
@@ -300,9 +249,11 @@ class Bench:
             "model": spec.model,
             "workers": spec.workers,
             "flags": list(spec.flags),
+            "predictor": self.predictor(server),
             "connections": connections,
             "wrk": result.to_dict(),
             "cpu_pct": {role: round(value, 1) for role, value in sorted(cpu.items())},
+            "other_cores": round(max(0.0, other), 2),
             "rows_per_batch": rows_per_batch,
         }
 
@@ -336,7 +287,7 @@ class Bench:
             probe = self.measure(server, peak, self.options.probe)
             loaded = self.memory(server)
         return {
-            **{k: probe[k] for k in ("label", "kind", "model", "workers", "flags")},
+            **{k: probe[k] for k in ("label", "kind", "model", "workers", "flags", "predictor")},
             "ready_seconds": round(server.ready_seconds, 2),
             "probe": probe["wrk"],
             "cpu_pct": probe["cpu_pct"],
@@ -450,6 +401,10 @@ def run(options: Options, argv: list[str]) -> Row:
         "sweep": [],
         "cells": [],
         "profiles": {},
+        "row_cells": [],
+        "bulk": [],
+        "inprocess": [],
+        "predictors": {},
     }
     json_path = RESULTS / f"throughput-{stamp}.json"
     started = time.monotonic()
@@ -458,16 +413,19 @@ def run(options: Options, argv: list[str]) -> Row:
         results["meta"]["models"] = prepare_registry(options.models)
         bench = Bench(options, out_dir)
         results["meta"]["src_digests"] = bench.src_digests  # filled as servers start
+        results["predictors"] = bench.predictors  # filled as servers are measured
         best = select_workers(bench, results)
         sweep_batching(bench, best, results)
         measure_all(bench, main_specs(options, best), results)
+        bulk.measure_rows(bench, best, results)
         results["complete"] = True
     finally:
         results["meta"]["loadavg_end"] = procfs.machine_facts().get("loadavg", "?")
         results["meta"]["seconds"] = round(time.monotonic() - started)
         results["summary"] = report.summarize_cells(results["cells"])
+        results["row_summary"] = report.summarize_cells(results["row_cells"])
         if results["complete"]:
-            results["ratios"], results["targets"] = report.ratios_and_targets(results)
+            results["ratios"], results["targets"] = targets.ratios_and_targets(results)
         json_path.write_text(json.dumps(results, indent=2, default=str))
         print(f"raw results: {json_path.relative_to(ROOT)}", flush=True)
     return results

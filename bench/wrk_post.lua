@@ -1,6 +1,7 @@
--- wrk script of bench/throughput.py: POST one fixed JSON body, report as JSON.
+-- wrk script of bench/throughput.py: POST one fixed body (JSON or CSV), report as JSON.
 --
--- The body is read from the file named by $WRK_BODY_FILE. done() prints one line
+-- The body is read from the file named by $WRK_BODY_FILE, sent with the Content-Type in
+-- $WRK_CONTENT_TYPE (default application/json). done() prints one line
 -- "WRK_JSON {...}" with the counts and latency percentiles (in microseconds).
 -- errors.status counts responses with an HTTP status >= 400 (wrk's "Non-2xx or 3xx").
 
@@ -9,7 +10,7 @@ local file = assert(io.open(path, "rb"), "cannot open WRK_BODY_FILE " .. tostrin
 wrk.method = "POST"
 wrk.body = file:read("*a")
 file:close()
-wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Content-Type"] = os.getenv("WRK_CONTENT_TYPE") or "application/json"
 
 -- Hit-rate mode (bench/cache_http.py): with $WRK_POOL_FILE (one JSON body per
 -- line) and $WRK_HIT_RATE, that share of requests repeats a pooled body (cache
