@@ -19,6 +19,7 @@ REQUIRED: tuple[tuple[str, str], ...] = (
     ("mlflow.pyfunc.scoring_server", "infer_and_parse_data"),
     ("mlflow.pyfunc.scoring_server", "parse_csv_input"),
     ("mlflow.pyfunc.scoring_server", "_get_jsonable_obj"),
+    ("mlflow.utils.proto_json_utils", "NumpyEncoder"),
     ("mlflow.models", "Model._is_signature_from_type_hint"),
     ("mlflow.models", "Model._is_type_hint_from_example"),
 )
@@ -45,6 +46,14 @@ def parse_csv_input(text: str, schema: Any) -> Any:
     from mlflow.pyfunc.scoring_server import parse_csv_input as parse
 
     return parse(io.StringIO(text), schema=schema)
+
+
+def json_encoder() -> type[Any]:
+    """The JSON encoder class the scoring server writes predictions with."""
+    from mlflow.utils.proto_json_utils import NumpyEncoder
+
+    encoder: type[Any] = NumpyEncoder
+    return encoder
 
 
 def jsonable(predictions: Any) -> Any:
