@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         le=200,
         description="Deepest nesting of lists and objects accepted in a request body.",
     )
+    expose_stack_traces: bool = Field(
+        default=False,
+        description="Add the model's Python stack trace to prediction errors (stack_trace), "
+        "as mlflow models serve does; off because it shows clients the server's internals.",
+    )
 
     # --- model runner -----------------------------------------------------------
     max_batch_size: int = Field(default=64, ge=1, description="Most rows in one predict call.")

@@ -9,9 +9,11 @@ from warmserve import errors
 
 PREDICTION_ERRORS = (
     errors.BadRequest,
+    errors.InvalidParameterValue,
+    errors.PredictionFailed,
     errors.PayloadTooLarge,
     errors.UnsupportedMediaType,
-    errors.PredictionFailed,
+    errors.InternalError,
     errors.ModelNotAvailable,
     errors.RunnerUnavailable,
     errors.ShuttingDown,
@@ -19,10 +21,13 @@ PREDICTION_ERRORS = (
 )
 
 
+def api_text() -> str:
+    return (ROOT / "docs" / "api.md").read_text()
+
+
 def documented_errors() -> dict[str, set[int]]:
-    text = (ROOT / "docs" / "api.md").read_text()
     found: dict[str, set[int]] = {}
-    for status, code in re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \|", text, re.M):
+    for status, code in re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \|", api_text(), re.M):
         found.setdefault(code, set()).add(int(status))
     return found
 

@@ -41,7 +41,9 @@ def error_headers(error: WarmserveError) -> dict[str, str]:
     return headers
 
 
-def error_answer(error: WarmserveError, extra: dict[str, str] | None = None) -> Answer:
-    return Answer(
-        error.status, orjson.dumps(error.to_dict()), {**error_headers(error), **(extra or {})}
-    )
+def error_answer(
+    error: WarmserveError, extra: dict[str, str] | None = None, *, stack_trace: bool = False
+) -> Answer:
+    """``stack_trace``: add the model's stack trace where there is one (expose_stack_traces)."""
+    body = orjson.dumps(error.to_dict(stack_trace=stack_trace))
+    return Answer(error.status, body, {**error_headers(error), **(extra or {})})

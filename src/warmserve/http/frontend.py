@@ -49,6 +49,7 @@ class PredictFrontend:
         self.limits = limits
         self.max_body = service.settings.max_body_bytes
         self.replica = service.settings.replica()
+        self.stack_traces = service.settings.expose_stack_traces
         self._trimmed = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,7 +141,7 @@ class PredictFrontend:
             model_input = spec.decode(body, content_type, self.limits)
             prediction = await self.service.predict(model_input)
         except WarmserveError as exc:
-            return error_answer(exc, self._replica())
+            return error_answer(exc, self._replica(), stack_trace=self.stack_traces)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
+from warmserve.http.codecs import ModelInput, decode_predict
 from warmserve.http.limits import InputLimits
+from warmserve.http.scoring import CONTENT_TYPES as SCORING_CONTENT_TYPES
+from warmserve.http.scoring import decode_invocations
 
 Decoder = Callable[[bytes, str | None, InputLimits], ModelInput]
 
@@ -27,12 +29,15 @@ class Prediction:
     version: str
     name: str | None
     cached: bool
+    bare: bool = False  # answered as the model's output alone (chat/completions payloads)
 
 
 Envelope = Callable[[Prediction], bytes]
 
 
 def invocations_envelope(prediction: Prediction) -> bytes:
+    if prediction.bare:
+        return prediction.body
     return b'{"predictions":' + prediction.body + b"}"
 
 
@@ -71,7 +76,7 @@ class Route:
         return tuple(re.findall(r"{(\w+)}", self.path))
 
 
-PREDICT_ERRORS = (400, 413, 415, 422, 503, 504)
+PREDICT_ERRORS = (400, 413, 415, 500, 503, 504)
 
 
 def _split_example(example: Any) -> Any:
@@ -91,9 +96,10 @@ ROUTES: tuple[Route, ...] = (
         "MLflow scoring protocol: `mlflow models serve` clients work unchanged",
         "predict", (200, *PREDICT_ERRORS),
         PredictSpec(
-            decode_invocations, invocations_envelope, ("application/json", "text/csv"),
-            _split_example,
+            decode_invocations, invocations_envelope, SCORING_CONTENT_TYPES, _split_example,
         ),
+        description="Also takes `text/csv` (a header row) and "
+        "`application/vnd.apache.parquet` bodies, as `mlflow models serve` does.",
     ),
     Route(
         "predict", "POST", "/predict",

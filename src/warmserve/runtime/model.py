@@ -35,7 +35,9 @@ class LoadedModel:
 Loader = Callable[[ModelVersion], LoadedModel]
 
 
-def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedModel:
+def load_model(
+    version: ModelVersion, *, compiled_trees: bool = True, max_rows: int = 1_000_000
+) -> LoadedModel:
     """Download, load, choose the predictor and warm up ``version``; any failure is a
     ModelLoadError, so a version that cannot answer never serves."""
     import mlflow.pyfunc
@@ -45,7 +47,9 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
         pyfunc = mlflow.pyfunc.load_model(version.load_uri)
         metadata = pyfunc.metadata
         example = _input_example(pyfunc)
-        context = ModelContext(pyfunc, metadata.get_input_schema(), example, compiled_trees)
+        context = ModelContext(
+            pyfunc, metadata.get_input_schema(), example, compiled_trees, max_rows
+        )
         predictor, info = choose_predictor(context)
         signature = _signature_dict(metadata)
     except ModelLoadError:
@@ -67,7 +71,7 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
         predictor=info,
     )
     loaded = LoadedModel(version, pyfunc, predictor, served)
-    warm_up(loaded, example)
+    warm_up(loaded, context)
     loaded.served = replace(served, load_seconds=round(time.monotonic() - started, 3))
     return loaded
 
@@ -79,9 +83,10 @@ def _input_example(pyfunc: Any) -> Any:
         raise ModelLoadError(f"cannot read the input example: {exc}") from exc
 
 
-def warm_up(loaded: LoadedModel, example: Any) -> None:
+def warm_up(loaded: LoadedModel, context: ModelContext) -> None:
     """Predict once on the logged input example and encode the answer, so a model whose
     output cannot be answered never serves; then exercise the chosen predictor."""
+    example = context.input_example
     if example is None:
         return
     try:
@@ -112,7 +117,7 @@ def warm_up(loaded: LoadedModel, example: Any) -> None:
             **(info.declined if info else {}),
             loaded.predictor.name: f"warm-up failed: {exc!r}",
         }
-        loaded.predictor = PyfuncPredictor(loaded.pyfunc, loaded.pyfunc.metadata.get_input_schema())
+        loaded.predictor = PyfuncPredictor(context.pyfunc, context.input_schema, context.max_rows)
         loaded.served = replace(loaded.served, predictor=PredictorInfo(PYFUNC, {}, declined))
 
 
