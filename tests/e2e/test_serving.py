@@ -205,6 +205,10 @@ def test_starts_without_a_model_and_becomes_ready_once_registered(tmp_path: Path
     try:
         wait_until(lambda: server.client.get("/health/live").status_code == 200, what="live")
         assert server.client.get("/health/ready").status_code == 503
+        for health in ("/ping", "/health"):  # MLflow's health checks: not ready without a model
+            answer = server.client.get(health)
+            assert answer.status_code == 503
+            assert answer.json()["error_code"] == "MODEL_NOT_AVAILABLE"
         response = server.client.post("/invocations", json={"dataframe_records": [{"x": 1.0}]})
         assert response.status_code == 503
         assert response.json()["error_code"] == "MODEL_NOT_AVAILABLE"

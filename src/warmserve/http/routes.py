@@ -109,6 +109,20 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("live", "GET", "/health/live", "200 while the HTTP worker runs", "health", (200,)),
     Route(
+        "ping", "GET", "/ping",
+        "MLflow scoring server health check (what MLflow's client and SageMaker call): "
+        "200 when a model is loaded; 503 otherwise", "health", (200, 503),
+        response_type="text/plain",
+    ),
+    Route(
+        "health", "GET", "/health", "Same as /ping, as in MLflow's scoring server", "health",
+        (200, 503), response_type="text/plain",
+    ),
+    Route(
+        "version", "GET", "/version", "The MLflow version serving the model, as text",
+        "health", (200,), response_type="text/plain",
+    ),
+    Route(
         "ready", "GET", "/health/ready", "200 when a model is loaded; 503 otherwise", "health",
         (200, 503),
     ),
