@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from e2e.parity_cases import CASES
 from support import ROOT
 from warmserve import errors
 
@@ -44,3 +45,13 @@ def test_every_error_a_prediction_can_answer_is_documented() -> None:
     documented = documented_errors()
     missing = [cls.error_code for cls in PREDICTION_ERRORS if cls.error_code not in documented]
     assert not missing
+
+
+def test_every_difference_from_mlflow_in_the_parity_table_is_documented() -> None:
+    section = api_text().split("## Differences from mlflow models serve", 1)[1].split("\n## ")[0]
+    undocumented = [
+        (case.name, case.differs.doc)
+        for case in CASES
+        if case.differs is not None and case.differs.doc not in section
+    ]
+    assert not undocumented
