@@ -231,6 +231,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """End a child started with ``start_new_session=True`` and everything it started."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
 class MlflowServer:
     """A real `mlflow server` subprocess (SQL backend + proxied artifacts) on 127.0.0.1.
 
@@ -282,14 +293,45 @@ class MlflowServer:
         return (self.root / "mlflow-server.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        if self.proc is not None:
+            stop_group(self.proc)
         self.proc = None
+
+
+class MlflowModelsServe:
+    """`mlflow models serve -m URI --env-manager local` (MLflow's own scoring server) on a
+    free port, in its own process group; ``stop()`` ends the whole group."""
+
+    def __init__(self, root: Path, model_uri: str, tracking_uri: str) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = root / f"mlflow-models-serve-{self.port}.log"
+        # MLflow runs `uvicorn` by name: this interpreter's scripts come first on PATH
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(self.port), "-w", "1"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
+            env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": path},
+        )  # fmt: skip
+        log.close()
+        self.client = httpx.Client(base_url=self.url, timeout=60)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        def ready() -> bool:
+            assert self.proc.poll() is None, f"mlflow models serve exited:\n{self.log()}"
+            return self.client.get("/ping").status_code == 200
+
+        wait_until(ready, timeout, interval=0.2, what=f"mlflow models serve\n{self.log()}")
+
+    def stop(self) -> None:
+        self.client.close()
+        stop_group(self.proc)
 
 
 def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:

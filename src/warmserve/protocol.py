@@ -53,6 +53,8 @@ class InputForm(enum.StrEnum):
     INPUTS = "inputs"  # a tensor, or a dict of columns
     CSV = "csv"  # text with a header row
     TENSORS = "tensors"  # named typed tensors (Open Inference Protocol v2); see TENSOR_CODES
+    PARQUET = "parquet"  # the bytes of a Parquet file
+    LLM = "llm"  # a chat/completions/embeddings body, passed whole (MLflow's unified LLM input)
 
 
 class OutputForm(enum.StrEnum):
@@ -237,7 +239,7 @@ class PredictRequest:
     deadline: float  # time.monotonic() in the sender; CLOCK_MONOTONIC is machine-wide
     form: InputForm
     data: Any
-    params: dict[str, Any] | None = None
+    params: Any = None  # the JSON the client sent as params (MLflow checks its type)
     output: OutputForm = OutputForm.MLFLOW_JSON
 
 
@@ -257,6 +259,7 @@ class WorkerError:
     code: str
     message: str
     version: str | None = None
+    detail: dict[str, Any] | None = None  # status, error_class, sqlstate, stack_trace
 
 
 @dataclass(slots=True)
@@ -329,7 +332,7 @@ def _wire(msg: Message) -> list[Any]:
     if isinstance(msg, PredictReply):
         return [Tag.REPLY, msg.id, msg.body, msg.version, msg.batch_size]
     if isinstance(msg, WorkerError):
-        return [Tag.ERROR, msg.id, msg.code, msg.message, msg.version]
+        return [Tag.ERROR, msg.id, msg.code, msg.message, msg.version, msg.detail]
     if isinstance(msg, ModelState):
         served = msg.served.to_wire() if msg.served is not None else None
         return [Tag.STATE, msg.model, served, msg.status.to_wire()]
@@ -350,13 +353,34 @@ def _wire(msg: Message) -> list[Any]:
     raise TypeError(f"not a protocol message: {type(msg).__name__}")
 
 
+# Integers beyond 64 bits (JSON allows them; MLflow's parser keeps them exact) travel as
+# their decimal text in a msgpack extension; strings keep unpaired surrogates, as JSON
+# text may hold them.
+BIG_INT = 1
+UNICODE_ERRORS = "surrogatepass"
+
+
+def _pack_default(value: Any) -> Any:
+    if isinstance(value, int):
+        return msgpack.ExtType(BIG_INT, str(value).encode("ascii"))
+    raise TypeError(f"cannot frame a value of type {type(value).__name__}")
+
+
+def _unpack_ext(code: int, data: bytes) -> Any:
+    if code == BIG_INT:
+        return int(data.decode("ascii"))
+    return msgpack.ExtType(code, data)
+
+
 def encode(msg: Message) -> bytes:
     """Serialize ``msg`` into one length-prefixed frame.
 
     Raises ``ValueError`` (msgpack's nesting limit) or ``TypeError`` for a payload
     that cannot be framed; callers turn that into an error for that request only.
     """
-    packed: bytes = msgpack.packb(_wire(msg), use_bin_type=True)
+    packed: bytes = msgpack.packb(
+        _wire(msg), use_bin_type=True, default=_pack_default, unicode_errors=UNICODE_ERRORS
+    )
     return HEADER.pack(len(packed)) + packed
 
 
@@ -373,7 +397,7 @@ def _unwire(obj: list[Any]) -> Message:
     if tag is Tag.REPLY:
         return PredictReply(obj[1], obj[2], obj[3], obj[4])
     if tag is Tag.ERROR:
-        return WorkerError(obj[1], obj[2], obj[3], obj[4])
+        return WorkerError(obj[1], obj[2], obj[3], obj[4], obj[5] if len(obj) > 5 else None)
     if tag is Tag.STATE:
         served = ServedModel.from_wire(obj[2]) if obj[2] is not None else None
         return ModelState(obj[1], served, WatcherStatus.from_wire(obj[3]))
@@ -395,7 +419,13 @@ def _unwire(obj: list[Any]) -> Message:
 def decode(packed: bytes) -> Message:
     """Parse one frame body (without its length prefix)."""
     try:
-        obj = msgpack.unpackb(packed, raw=False, strict_map_key=False)
+        obj = msgpack.unpackb(
+            packed,
+            raw=False,
+            strict_map_key=False,
+            ext_hook=_unpack_ext,
+            unicode_errors=UNICODE_ERRORS,
+        )
         if not isinstance(obj, list) or not obj:
             raise ValueError("a frame is a non-empty array")
         return _unwire(obj)

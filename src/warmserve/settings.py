@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         description="Name of this replica, sent as X-Replica on every prediction answer "
         "(default: the host name; on Kubernetes the pod name).",
     )
+    expose_stack_traces: bool = Field(
+        default=False,
+        description="Add the model's Python stack trace to prediction errors (stack_trace), "
+        "as mlflow models serve does; off because it shows clients the server's internals.",
+    )
 
     # --- model runner -----------------------------------------------------------
     max_batch_size: int = Field(default=64, ge=1, description="Most rows in one predict call.")

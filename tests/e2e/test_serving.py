@@ -97,13 +97,6 @@ BAD_REQUESTS = [
         "BAD_REQUEST",
         "exactly one of",
     ),
-    (
-        b'{"dataframe_records": [{"a": 1}], "extra": 1}',
-        "application/json",
-        400,
-        "BAD_REQUEST",
-        "extra",
-    ),
     (b'{"dataframe_split": [[1, 2]]}', "application/json", 400, "BAD_REQUEST", "dataframe_split"),
     (
         b'{"dataframe_split": {"columns": ["a"]}}',
@@ -114,13 +107,6 @@ BAD_REQUESTS = [
     ),
     (b'{"dataframe_records": {"a": 1}}', "application/json", 400, "BAD_REQUEST", "list"),
     (b'{"dataframe_records": [1, 2]}', "application/json", 400, "BAD_REQUEST", "object"),
-    (
-        b'{"dataframe_records": [{"a": 1}], "params": [1]}',
-        "application/json",
-        400,
-        "BAD_REQUEST",
-        "params",
-    ),
     (
         # a frame that cannot be built: 3 values for 2 columns
         b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2, 3]]}}',
@@ -143,7 +129,7 @@ BAD_REQUESTS = [
         b'{"dataframe_records": [{"sepal_length_cm": 5.1}]}',
         "application/json",
         400,
-        "BAD_REQUEST",
+        "INVALID_PARAMETER_VALUE",
         "petal_length_cm",
     ),
     (b"a,b\n1,2\n", "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE", "text/plain"),
@@ -219,6 +205,10 @@ def test_starts_without_a_model_and_becomes_ready_once_registered(tmp_path: Path
     try:
         wait_until(lambda: server.client.get("/health/live").status_code == 200, what="live")
         assert server.client.get("/health/ready").status_code == 503
+        for health in ("/ping", "/health"):  # MLflow's health checks: not ready without a model
+            answer = server.client.get(health)
+            assert answer.status_code == 503
+            assert answer.json()["error_code"] == "MODEL_NOT_AVAILABLE"
         response = server.client.post("/invocations", json={"dataframe_records": [{"x": 1.0}]})
         assert response.status_code == 503
         assert response.json()["error_code"] == "MODEL_NOT_AVAILABLE"

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from fakes import pendings
-from warmserve.errors import BadRequest, PredictionFailed, WarmserveError
+from warmserve.errors import BadRequest, InternalError, PredictionFailed, WarmserveError
 from warmserve.protocol import InputForm, PredictRequest
 from warmserve.runtime.batch import (
     Pending,
@@ -73,7 +73,8 @@ def test_a_bad_row_fails_only_the_request_that_sent_it() -> None:
     outcomes = execute(model, pendings(split(1), split(-1), split(3)))
     assert model.calls == [3, 1, 1, 1]  # merged, failed, then each alone
     assert orjson.loads(outcomes[0]) == [2.0]  # type: ignore[arg-type]
-    assert isinstance(outcomes[1], PredictionFailed) and "bad row" in outcomes[1].message
+    assert isinstance(outcomes[1], PredictionFailed)  # MLflow's 400, its text in the trace
+    assert "ValueError: bad row" in (outcomes[1].stack_trace or "")
     assert orjson.loads(outcomes[2]) == [6.0]  # type: ignore[arg-type]
 
 
@@ -86,7 +87,7 @@ def test_output_that_is_not_row_aligned_is_predicted_per_request() -> None:
 def test_output_that_cannot_be_encoded_fails_its_request_with_a_clear_error() -> None:
     """The second door of issue 8: an unencodable merged output must not escape."""
     outcomes = execute(Doubler("unencodable"), pendings(split(1), split(2)))
-    assert all(isinstance(o, PredictionFailed) for o in outcomes)
+    assert all(isinstance(o, InternalError) and o.status == 500 for o in outcomes)
     assert "cannot be encoded" in outcomes[0].message  # type: ignore[union-attr]
 
 

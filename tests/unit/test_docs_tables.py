@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 
+from e2e.parity_cases import CASES
 from support import ROOT
 from warmserve import errors
 from warmserve.http.routes import ROUTES
 
 PREDICTION_ERRORS = (
     errors.BadRequest,
+    errors.InvalidParameterValue,
+    errors.PredictionFailed,
     errors.PayloadTooLarge,
     errors.UnsupportedMediaType,
-    errors.PredictionFailed,
+    errors.InternalError,
     errors.ModelNotAvailable,
     errors.RunnerUnavailable,
     errors.ShuttingDown,
@@ -20,10 +23,13 @@ PREDICTION_ERRORS = (
 )
 
 
+def api_text() -> str:
+    return (ROOT / "docs" / "api.md").read_text()
+
+
 def documented_errors() -> dict[str, set[int]]:
-    text = (ROOT / "docs" / "api.md").read_text()
     found: dict[str, set[int]] = {}
-    for status, code in re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \|", text, re.M):
+    for status, code in re.findall(r"^\| (\d{3}) \| `([A-Z_]+)` \|", api_text(), re.M):
         found.setdefault(code, set()).add(int(status))
     return found
 
@@ -57,3 +63,13 @@ def test_the_endpoint_table_lists_exactly_the_route_table() -> None:
     served_by_fastapi_itself = {("GET", "/docs"), ("GET", "/openapi.json")}
     routes = {(route.method, route.path) for route in ROUTES}
     assert documented_routes() == routes | served_by_fastapi_itself
+
+
+def test_every_difference_from_mlflow_in_the_parity_table_is_documented() -> None:
+    section = api_text().split("## Differences from mlflow models serve", 1)[1].split("\n## ")[0]
+    undocumented = [
+        (case.name, case.differs.doc)
+        for case in CASES
+        if case.differs is not None and case.differs.doc not in section
+    ]
+    assert not undocumented

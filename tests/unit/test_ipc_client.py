@@ -172,12 +172,12 @@ async def test_a_caller_that_stops_waiting_cancels_in_the_runner(
 async def test_errors_keep_their_code_and_version(runner: FakeRunner, client: RunnerClient) -> None:
     failing, unknown = predict(client, 1.0), predict(client, 2.0)
     one, two = await runner.arrived(PredictRequest, 2)
-    runner.send(WorkerError(one.id, "PREDICTION_FAILED", "the model failed", "1"))
+    runner.send(WorkerError(one.id, "INVALID_PARAMETER_VALUE", "the input is wrong", "1"))
     runner.send(WorkerError(two.id, "SOMETHING_NEW", "from a newer runner"))
-    with pytest.raises(errors.PredictionFailed) as caught:
+    with pytest.raises(errors.InvalidParameterValue) as caught:
         await failing
-    assert (caught.value.status, caught.value.version) == (422, "1")
-    assert caught.value.message == "the model failed"
+    assert (caught.value.status, caught.value.version) == (400, "1")
+    assert caught.value.message == "the input is wrong"
     with pytest.raises(errors.WarmserveError) as other:
         await unknown
     assert other.value.status == 500 and other.value.version is None

@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import BAD_REQUEST, INVALID_PARAMETER_VALUE
 
+from warmserve import errors
 from warmserve.runtime import mlflow_compat
 
 
@@ -62,3 +65,18 @@ def test_the_scoring_servers_parsing_and_encoding(pyfunc: Any) -> None:
     assert csv.shape == (1, 20) and csv.iloc[0, 0] == 1.5
     assert mlflow_compat.jsonable(np.array([1, 2])) == [1, 2]
     assert mlflow_compat.jsonable(pd.DataFrame({"y": [1.0]})) == [{"y": 1.0}]
+
+
+@pytest.mark.parametrize(
+    ("cls", "code"),
+    [(errors.BadRequest, BAD_REQUEST), (errors.InvalidParameterValue, INVALID_PARAMETER_VALUE)],
+)
+def test_our_400s_carry_the_classification_mlflow_gives_their_code(
+    cls: type[errors.WarmserveError], code: int
+) -> None:
+    theirs = MlflowException("x", error_code=code)
+    ours = cls("x")
+    assert ours.error_code == theirs.error_code
+    assert ours.status == theirs.get_http_status_code()
+    assert ours.error_class == getattr(theirs, "error_class", ours.error_class)
+    assert ours.sqlstate == getattr(theirs, "sqlstate", ours.sqlstate)

@@ -48,6 +48,11 @@ MESSAGES = [
     PredictRequest(8, "default", 1.0, InputForm.CSV, "a\n1\n", None, OutputForm.MLFLOW_JSON),
     PredictReply(7, b'[{"y": 2.0}]', "3", 5),
     WorkerError(7, "BAD_REQUEST", "nope", "3"),
+    WorkerError(7, "RESOURCE_EXHAUSTED", "quota", "3", {"status": 429, "error_class": None}),
+    # JSON allows integers beyond 64 bits and unpaired surrogates; Parquet is bytes
+    PredictRequest(9, "default", 1.0, InputForm.INPUTS, [2**70, -(2**65), "\ud800"], [1]),
+    PredictRequest(10, "default", 1.0, InputForm.PARQUET, b"PAR1\x00PAR1", None),
+    PredictRequest(11, "default", 1.0, InputForm.LLM, {"messages": [], "temperature": 0.1}),
     ModelState("default", SERVED, STATUS),
     ModelState("default", None, WatcherStatus()),
     Ping(9),

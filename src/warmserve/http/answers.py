@@ -50,18 +50,21 @@ class ErrorShape:
     """How a route writes an error body, and its JSON schema (an OpenAPI component)."""
 
     name: str  # the component name in the OpenAPI document
-    render: Callable[[WarmserveError], bytes]
+    render: Callable[[WarmserveError, bool], bytes]  # (error, with its stack trace)
     schema: dict[str, Any]
 
 
 WARMSERVE_ERRORS = ErrorShape(
     "Error",
-    lambda error: orjson.dumps(error.to_dict()),
+    lambda error, stack_trace: orjson.dumps(error.to_dict(stack_trace=stack_trace)),
     {
         "type": "object",
         "properties": {
             "error_code": {"type": "string", "example": "BAD_REQUEST"},
             "message": {"type": "string"},
+            "sqlstate": {"type": "string", "example": "KAM00"},
+            "error_class": {"type": "string", "example": "INVALID_PARAMETER_VALUE"},
+            "stack_trace": {"type": "string"},
         },
         "required": ["error_code", "message"],
     },
@@ -72,5 +75,9 @@ def error_answer(
     error: WarmserveError,
     extra: dict[str, str] | None = None,
     shape: ErrorShape = WARMSERVE_ERRORS,
+    *,
+    stack_trace: bool = False,
 ) -> Answer:
-    return Answer(error.status, shape.render(error), {**error_headers(error), **(extra or {})})
+    """``stack_trace``: add the model's stack trace where there is one (expose_stack_traces)."""
+    body = shape.render(error, stack_trace)
+    return Answer(error.status, body, {**error_headers(error), **(extra or {})})

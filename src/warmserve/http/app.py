@@ -50,6 +50,7 @@ from warmserve.http.v2.handlers import v2_handlers
 from warmserve.http.views import model_view
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics, render, totals
+from warmserve.protocol import ServedModel
 from warmserve.redaction import redact
 from warmserve.settings import Settings
 
@@ -72,7 +73,7 @@ def error_response(
     shape: ErrorShape = WARMSERVE_ERRORS,
 ) -> Response:
     return Response(
-        shape.render(error),
+        shape.render(error, False),
         error.status,
         {**error_headers(error), **(headers or {})},
         media_type=JSON,
@@ -139,14 +140,27 @@ def _handlers(
     async def live() -> Response:
         return json_response({"status": "alive"})
 
-    async def ready() -> Response:
+    def served_or_503() -> ServedModel:
         served = client.served()
         if served is None:
             state = client.state()
             if state is not None and not state.status.healthy:
                 raise ModelNotAvailable("the model process is being replaced", retry_after=1)
             raise ModelNotAvailable("model is not available", retry_after=1)
-        return json_response({"status": "ready", "version": served.version})
+        return served
+
+    async def ready() -> Response:
+        return json_response({"status": "ready", "version": served_or_503().version})
+
+    async def ping() -> Response:
+        """MLflow's scoring server answers its health checks with a bare newline."""
+        served_or_503()
+        return Response("\n", media_type="text/plain")
+
+    mlflow_version = installed_mlflow_version()
+
+    async def version() -> Response:
+        return Response(mlflow_version, media_type="text/plain")
 
     async def current_model_view() -> dict[str, Any]:
         pong = await client.ping(timeout=2.0)
@@ -177,6 +191,9 @@ def _handlers(
     return {
         "live": live,
         "ready": ready,
+        "ping": ping,
+        "health": ping,
+        "version": version,
         "model": model,
         "metrics": prometheus,
         "reload": reload,
@@ -184,6 +201,19 @@ def _handlers(
         **v2_handlers(client),
         **StatusPage(settings, client, current_model_view).handlers(),
     }
+
+
+def installed_mlflow_version() -> str:
+    """What MLflow's /version answers, read from package metadata: importing mlflow in an
+    HTTP worker would cost seconds and hundreds of MiB."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for distribution in ("mlflow", "mlflow-skinny"):
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            continue
+    return "unknown"
 
 
 def _install_error_handlers(app: FastAPI, table: RouteTable) -> None:

@@ -1,4 +1,4 @@
-"""Request decoding for /invocations (the MLflow scoring protocol) and /predict.
+"""Request decoding shared by the prediction routes (/invocations lives in :mod:`.scoring`).
 
 Everything a client can get wrong in the envelope is caught here, in the HTTP
 worker, with a 4xx that says what is wrong — including the input limits of
@@ -8,6 +8,9 @@ runner, which knows the model.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +20,6 @@ from warmserve.errors import BadRequest, UnsupportedMediaType
 from warmserve.http.limits import (
     InputLimits,
     check_columns,
-    check_csv,
     check_depth,
     check_records,
     check_rows,
@@ -33,13 +35,17 @@ FORMATS = {
 }
 SPLIT_KEYS = {"columns", "data", "index"}
 CONTENT_TYPES = ("application/json", "text/csv")
+UTF8_BOM = b"\xef\xbb\xbf"
+LONG_NUMBER = re.compile(rb"\d{19}")  # may be an integer beyond 64 bits
 
 
 @dataclass(frozen=True, slots=True)
 class ModelInput:
     form: InputForm
     data: Any
-    params: dict[str, Any] | None = None
+    params: Any = None  # the JSON sent as params, whatever its type (the model's schema decides)
+    cacheable: bool = True  # False: the cache key could not tell this input from another
+    bare: bool = False  # answered without the {"predictions": ...} wrapper
     # A JSON-able stand-in for ``data`` in cache keys, where data holds raw bytes (tensors).
     fingerprint: Any = None
 
@@ -49,10 +55,10 @@ class ModelInput:
         return self.data if self.fingerprint is None else self.fingerprint
 
 
-def parse_content_type(header: str | None) -> str:
+def parse_content_type(header: str | None, allowed: tuple[str, ...] = CONTENT_TYPES) -> str:
     """Return the media type; reject charsets other than UTF-8 and unknown parameters."""
     if not header:
-        raise UnsupportedMediaType(f"missing Content-Type; use one of: {', '.join(CONTENT_TYPES)}")
+        raise UnsupportedMediaType(f"missing Content-Type; use one of: {', '.join(allowed)}")
     media, *parameters = (part.strip() for part in header.split(";"))
     media = media.lower()
     for parameter in parameters:
@@ -65,59 +71,55 @@ def parse_content_type(header: str | None) -> str:
             raise UnsupportedMediaType(f"unsupported Content-Type parameter {key!r}")
         if value not in ("utf-8", "utf8"):
             raise UnsupportedMediaType(f"unsupported charset {value!r}; only UTF-8 is accepted")
-    if media not in CONTENT_TYPES:
+    if media not in allowed:
         raise UnsupportedMediaType(
-            f"unsupported Content-Type {media!r}; use one of: {', '.join(CONTENT_TYPES)}"
+            f"unsupported Content-Type {media!r}; use one of: {', '.join(allowed)}"
         )
     return media
 
 
-def load_json(body: bytes) -> Any:
+def parse_json(body: bytes) -> tuple[Any, bool]:
+    """The document, and whether the cache key can tell it from any other.
+
+    orjson first (a UTF-8 byte-order mark skipped). Python's parser — the one
+    MLflow's scoring server uses — reads what orjson refuses (NaN and Infinity,
+    UTF-16/32 text, unpaired surrogates) and every body with a run of 19 digits:
+    orjson turns an integer beyond 64 bits into a float, silently rounded.
+    """
     if not body:
         raise BadRequest("the request body is empty")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
-
-
-def decode_invocations(body: bytes, content_type: str | None, limits: InputLimits) -> ModelInput:
-    """Decode a /invocations body exactly as the MLflow scoring server accepts it."""
-    media = parse_content_type(content_type)
-    if media == "text/csv":
+    refused: Exception | None = None
+    if LONG_NUMBER.search(body) is None:
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"the CSV body is not valid UTF-8: {exc}") from None
-        if not text.strip():
-            raise BadRequest("the CSV body is empty")
-        check_csv(text, limits)
-        return ModelInput(InputForm.CSV, text)
-    document = load_json(body)
-    if not isinstance(document, dict):
-        raise BadRequest(
-            "the JSON body must be an object with exactly one of "
-            f"{', '.join(FORMATS)} (and optionally params); got {type(document).__name__}"
-        )
-    present = [key for key in FORMATS if key in document]
-    unknown = sorted(set(document) - set(FORMATS) - {"params"})
-    if len(present) != 1 or unknown:
-        found = ", ".join(sorted(document)) or "none"
-        raise BadRequest(
-            f"the JSON body must have exactly one of {', '.join(FORMATS)} "
-            f"(and optionally params); found fields: {found}"
-        )
-    check_depth(document, limits)
-    key = present[0]
-    params = document.get("params")
-    if params is not None and not isinstance(params, dict):
-        raise BadRequest("params must be a JSON object")
-    data = document[key]
-    _check_shape(FORMATS[key], data, limits)
-    return ModelInput(FORMATS[key], data, params or None)
+            return orjson.loads(body[3:] if body.startswith(UTF8_BOM) else body), True
+        except orjson.JSONDecodeError as exc:
+            refused = exc
+    try:
+        return _exact_json(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError...
+        raise BadRequest(f"malformed JSON: {refused or exc}") from None
 
 
-def _check_shape(form: InputForm, data: Any, limits: InputLimits) -> None:
+def _exact_json(body: bytes) -> tuple[Any, bool]:
+    """Python's parser; the document is not cacheable if it holds NaN or an infinity (the
+    cache key's canonical JSON would write them as null)."""
+    finite = True
+
+    def constant(name: str) -> float:
+        nonlocal finite
+        finite = False
+        return float(name)
+
+    def number(text: str) -> float:
+        nonlocal finite
+        value = float(text)
+        finite = finite and math.isfinite(value)
+        return value
+
+    return json.loads(body, parse_constant=constant, parse_float=number), finite
+
+
+def check_shape(form: InputForm, data: Any, limits: InputLimits) -> None:
     if form is InputForm.SPLIT:
         if not isinstance(data, dict):
             raise BadRequest("dataframe_split must be an object with data (and columns, index)")
@@ -134,16 +136,18 @@ def _check_shape(form: InputForm, data: Any, limits: InputLimits) -> None:
                 raise BadRequest(f"dataframe_split.{name} must be a list")
         check_split(data, limits)
     elif form is InputForm.RECORDS:
-        _check_records(data, "dataframe_records", limits)
-    elif data is None:
-        raise BadRequest(f"{form.value} must not be null")
+        check_records_form(data, "dataframe_records", limits, allow_empty=True)
     elif isinstance(data, list):
         check_rows(len(data), form.value, limits)
     elif isinstance(data, dict):
         check_columns(len(data), form.value, limits)
 
 
-def _check_records(data: Any, where: str, limits: InputLimits) -> None:
+def check_records_form(
+    data: Any, where: str, limits: InputLimits, *, allow_empty: bool = False
+) -> None:
+    if isinstance(data, list) and not data and allow_empty:
+        return
     if not isinstance(data, list) or not data:
         raise BadRequest(f"{where} must be a non-empty list of objects")
     if set(map(type, data)) != {dict}:
@@ -156,8 +160,8 @@ def decode_predict(body: bytes, content_type: str | None, limits: InputLimits) -
     """/predict takes one record (a JSON object) or a list of records."""
     if parse_content_type(content_type) != "application/json":
         raise UnsupportedMediaType("/predict takes application/json; use /invocations for CSV")
-    document = load_json(body)
+    document, cacheable = parse_json(body)
     check_depth(document, limits)
     records = [document] if isinstance(document, dict) else document
-    _check_records(records, "the body", limits)
-    return ModelInput(InputForm.RECORDS, records)
+    check_records_form(records, "the body", limits)
+    return ModelInput(InputForm.RECORDS, records, cacheable=cacheable)

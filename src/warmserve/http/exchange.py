@@ -28,6 +28,7 @@ class Prediction:
     version: str
     name: str | None
     cached: bool
+    bare: bool = False  # answered as the model's output alone (chat/completions payloads)
 
 
 @dataclass(frozen=True, slots=True)

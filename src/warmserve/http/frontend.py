@@ -52,6 +52,7 @@ class PredictFrontend:
         self.limits = limits
         self.max_body = service.settings.max_body_bytes
         self.replica = service.settings.replica_name
+        self.stack_traces = service.settings.expose_stack_traces
         self._trimmed = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -158,7 +159,7 @@ class PredictFrontend:
             )
             answer = exchange.answer(prediction)
         except WarmserveError as exc:
-            return error_answer(exc, self._replica(), route.errors)
+            return error_answer(exc, self._replica(), route.errors, stack_trace=self.stack_traces)
         except asyncio.CancelledError:
             raise
         except Exception:

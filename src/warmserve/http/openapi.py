@@ -13,6 +13,7 @@ from typing import Any
 from warmserve.http.answers import WARMSERVE_ERRORS
 from warmserve.http.exchange import ExchangeSpec
 from warmserve.http.routes import Route
+from warmserve.http.scoring import CSV, LLM_KEYS, PARQUET
 from warmserve.protocol import ServedModel
 
 ERROR_SCHEMA: dict[str, Any] = WARMSERVE_ERRORS.schema
@@ -20,13 +21,15 @@ BINARY = "application/octet-stream"
 STATUS_TEXT = {
     200: "OK",
     202: "Accepted: the check runs in the background",
-    400: "Bad request: malformed body, wrong shape, input limits, signature mismatch",
+    400: "Bad request: malformed body, wrong shape, input limits, signature mismatch, "
+    "or the model raised on this input (as MLflow answers)",
     401: "The admin token is missing or wrong",
     404: "No such model or version",
     405: "Method not allowed (the Allow header lists the allowed ones)",
     413: "The body exceeds max_body_bytes",
     415: "Unsupported content type or charset",
-    422: "The model failed on input that passed parsing",
+    500: "The model's output cannot be encoded as JSON, or the model raised an "
+    "MlflowException with INTERNAL_ERROR",
     503: "No model is loaded, or the model process is being replaced (see Retry-After)",
     504: "No answer within request_timeout",
 }
@@ -50,10 +53,15 @@ _ENVELOPES: dict[str, Any] = {
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "Exactly one of dataframe_split, dataframe_records, instances, inputs; "
-    "optionally params. Whether the rows fit the served model is decided by its signature.",
-    "properties": {**_ENVELOPES, "params": {"type": ["object", "null"]}},
-    "oneOf": [{"required": [name]} for name in _ENVELOPES],
-    "additionalProperties": False,
+    "optionally params; other fields are ignored. Whether the rows fit the served model is "
+    "decided by its signature. A body with messages, prompt or input is a chat, completions "
+    "or embeddings request: it goes to the model whole and is answered without the "
+    "predictions wrapper.",
+    "properties": {**_ENVELOPES, "params": {}},
+    "anyOf": [
+        {"oneOf": [{"required": [name]} for name in _ENVELOPES]},
+        {"anyOf": [{"required": [key]} for key in LLM_KEYS]},
+    ],
 }
 PREDICT_SCHEMA: dict[str, Any] = {
     "oneOf": [_RECORD, {"type": "array", "items": _RECORD, "minItems": 1}],
@@ -107,8 +115,8 @@ def _request_body(route: Route, served: ServedModel | None) -> dict[str, Any]:
     columns = column_schemas(served.signature if served is not None else {})
     content: dict[str, Any] = {}
     for media in route.predict.content_types:
-        if media == "text/csv":
-            continue  # any text is a CSV to JSON Schema; described in the operation instead
+        if media in (CSV, PARQUET):
+            continue  # not JSON: described in the operation instead
         if route.name == "invocations":
             schema = invocations_schema(columns) if columns else REQUEST_SCHEMA
         else:
@@ -156,11 +164,14 @@ def _record_schema(columns: list[Column]) -> dict[str, Any]:
 
 
 def _envelope(field: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """``field`` and optionally params; other fields are ignored, except the other input
+    fields and the chat keys, which would change how the body is read."""
+    others = [key for key in (*_ENVELOPES, *LLM_KEYS) if key != field]
     return {
         "type": "object",
-        "properties": {field: schema, "params": {"type": ["object", "null"]}},
+        "properties": {field: schema, "params": {}},
         "required": [field],
-        "additionalProperties": False,
+        "propertyNames": {"not": {"enum": others}},
     }
 
 
@@ -184,7 +195,8 @@ def invocations_schema(columns: list[Column]) -> dict[str, Any]:
     records = {"type": "array", "items": _record_schema(columns), "minItems": 1}
     return {
         "description": "The served model's columns as dataframe_split or dataframe_records "
-        "(instances, inputs and text/csv are accepted too; see docs/api.md).",
+        "(instances, inputs, chat payloads, text/csv and Parquet are accepted too; see "
+        "docs/api.md).",
         "oneOf": [_envelope("dataframe_split", split), _envelope("dataframe_records", records)],
     }
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warmserve.http.answers import WARMSERVE_ERRORS, Answer, ErrorShape
-from warmserve.http.codecs import ModelInput, decode_invocations, decode_predict
+from warmserve.http.codecs import ModelInput, decode_predict
 from warmserve.http.exchange import Exchange, ExchangeSpec, Incoming, ModelRef, Prediction
 from warmserve.http.limits import InputLimits
+from warmserve.http.scoring import CONTENT_TYPES as SCORING_CONTENT_TYPES
+from warmserve.http.scoring import decode_invocations
 from warmserve.http.v2.infer import INFER, V2_ERRORS
 from warmserve.protocol import OutputForm
 
@@ -26,6 +28,8 @@ Envelope = Callable[[Prediction], bytes]
 
 
 def invocations_envelope(prediction: Prediction) -> bytes:
+    if prediction.bare:
+        return prediction.body
     return b'{"predictions":' + prediction.body + b"}"
 
 
@@ -83,8 +87,8 @@ class Route:
         return tuple(re.findall(r"{(\w+)}", self.path))
 
 
-PREDICT_ERRORS = (400, 413, 415, 422, 503, 504)
-V2_INFER_STATUSES = (200, 400, 404, 413, 422, 503, 504)
+PREDICT_ERRORS = (400, 413, 415, 500, 503, 504)
+V2_INFER_STATUSES = (200, 400, 404, 413, 500, 503, 504)
 V2_MODEL = "/v2/models/{name}"
 V2_VERSION = "/v2/models/{name}/versions/{version}"
 V2_INFER_TEXT = (
@@ -115,9 +119,10 @@ ROUTES: tuple[Route, ...] = (
         "MLflow scoring protocol: `mlflow models serve` clients work unchanged",
         "predict", (200, *PREDICT_ERRORS),
         PredictSpec(
-            decode_invocations, invocations_envelope, ("application/json", "text/csv"),
-            _split_example,
+            decode_invocations, invocations_envelope, SCORING_CONTENT_TYPES, _split_example,
         ),
+        description="Also takes `text/csv` (a header row) and "
+        "`application/vnd.apache.parquet` bodies, as `mlflow models serve` does.",
     ),
     Route(
         "predict", "POST", "/predict",
@@ -126,6 +131,20 @@ ROUTES: tuple[Route, ...] = (
         PredictSpec(decode_predict, predict_envelope, ("application/json",), _record_example),
     ),
     Route("live", "GET", "/health/live", "200 while the HTTP worker runs", "health", (200,)),
+    Route(
+        "ping", "GET", "/ping",
+        "MLflow scoring server health check (what MLflow's client and SageMaker call): "
+        "200 when a model is loaded; 503 otherwise", "health", (200, 503),
+        response_type="text/plain",
+    ),
+    Route(
+        "health", "GET", "/health", "Same as /ping, as in MLflow's scoring server", "health",
+        (200, 503), response_type="text/plain",
+    ),
+    Route(
+        "version", "GET", "/version", "The MLflow version serving the model, as text",
+        "health", (200,), response_type="text/plain",
+    ),
     Route(
         "ready", "GET", "/health/ready", "200 when a model is loaded; 503 otherwise", "health",
         (200, 503),

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+from typing import Any
 
 from warmserve.cache import CachedPrediction, PredictionCache, cache_key
 from warmserve.errors import ModelNotAvailable, NotFound
@@ -56,14 +58,16 @@ class PredictionService:
         if wanted is not None:
             wanted.check(served)
         name = served.name
-        cache = self.cache
+        cache = self.cache if model_input.cacheable else None
         form = _cache_form(model_input, output)
+        data = _key_data(model_input.key_data)
+        bare = model_input.bare
         if cache is not None:
-            key = cache_key(name, served.version, form, model_input.key_data, model_input.params)
+            key = cache_key(name, served.version, form, data, model_input.params)
             hit = await cache.get(key, served.version)
             self._count(cache.name, "hit" if hit is not None else "miss")
             if hit is not None:
-                return Prediction(hit.body, hit.version, name, cached=True)
+                return Prediction(hit.body, hit.version, name, cached=True, bare=bare)
         reply = await self.client.predict(
             model_input.form,
             model_input.data,
@@ -74,7 +78,7 @@ class PredictionService:
         )
         if cache is not None:
             if reply.version != served.version:
-                key = cache_key(name, reply.version, form, model_input.key_data, model_input.params)
+                key = cache_key(name, reply.version, form, data, model_input.params)
             await cache.put(key, CachedPrediction(reply.body, reply.version))
         if wanted is not None and wanted.version not in (None, reply.version):
             raise NotFound(
@@ -82,11 +86,18 @@ class PredictionService:
                 f"(version {reply.version!r} answered)",
                 version=reply.version,
             )
-        return Prediction(reply.body, reply.version, name, cached=False)
+        return Prediction(reply.body, reply.version, name, cached=False, bare=bare)
 
     def _count(self, backend: str, event: str) -> None:
         if self.metrics is not None:
             self.metrics.cache.labels(backend, event).inc()
+
+
+def _key_data(data: Any) -> Any:
+    """The input as the cache key sees it: a binary body (Parquet) by its digest."""
+    if isinstance(data, bytes):
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    return data
 
 
 def _cache_form(model_input: ModelInput, output: OutputForm) -> str:

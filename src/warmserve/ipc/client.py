@@ -93,7 +93,7 @@ class RunnerClient:
         self,
         form: InputForm,
         data: Any,
-        params: dict[str, Any] | None,
+        params: Any,
         timeout: float,
         *,
         model: str = DEFAULT_MODEL,
@@ -112,7 +112,7 @@ class RunnerClient:
             self._cancel(request_id)
             raise
         if isinstance(reply, WorkerError):
-            raise errors.from_code(reply.code, reply.message, version=reply.version)
+            raise errors.from_code(reply.code, reply.message, reply.version, reply.detail)
         assert isinstance(reply, PredictReply)
         return reply
 

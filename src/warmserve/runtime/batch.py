@@ -23,9 +23,10 @@ from typing import Any
 
 import orjson
 
-from warmserve.errors import PredictionFailed, WarmserveError
+from warmserve.errors import InternalError, WarmserveError
 from warmserve.protocol import InputForm, OutputForm, PredictRequest
 from warmserve.runtime import outputs
+from warmserve.runtime.mlflow_errors import prediction_error
 from warmserve.runtime.predictors import Predictor
 from warmserve.runtime.tensors import wire
 
@@ -191,10 +192,8 @@ def _predict_one(predictor: Predictor, request: PredictRequest, data: Any) -> An
     """The raw output, or the WarmserveError this request answers with."""
     try:
         return predictor.predict(request.form, data, request.params)
-    except WarmserveError as exc:
-        return exc
-    except Exception as exc:  # the model's own failure, flattened for the wire
-        return PredictionFailed(f"the model failed to predict: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # the model's own failure, as MLflow answers it
+        return prediction_error(exc)
 
 
 def _finish(predictor: Predictor, pending: Pending, raw: Any, encode: Encoder) -> Outcome:
@@ -225,7 +224,7 @@ def _encode(job: Job, raw: Any, encode: Encoder) -> bytes | WarmserveError:
     try:
         return encode(raw, job.request.output)
     except Exception as exc:
-        return PredictionFailed(
+        return InternalError(
             f"the model's output cannot be encoded as {job.request.output.value}: "
             f"{type(exc).__name__}: {exc}"
         )

@@ -282,11 +282,13 @@ class ModelHost:
 
 
 def _error(request_id: int, error: WarmserveError, version: str | None = None) -> WorkerError:
-    return WorkerError(request_id, error.error_code, error.message, version)
+    return WorkerError(request_id, error.error_code, error.message, version, error.wire_detail())
 
 
 def _default_loader(settings: Settings) -> Loader:
     def load(version: ModelVersion) -> LoadedModel:
-        return load_model(version, compiled_trees=settings.compiled_trees)
+        return load_model(
+            version, compiled_trees=settings.compiled_trees, max_rows=settings.max_rows
+        )
 
     return load

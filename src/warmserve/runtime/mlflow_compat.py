@@ -19,6 +19,9 @@ REQUIRED: tuple[tuple[str, str], ...] = (
     ("mlflow.pyfunc.scoring_server", "infer_and_parse_data"),
     ("mlflow.pyfunc.scoring_server", "parse_csv_input"),
     ("mlflow.pyfunc.scoring_server", "_get_jsonable_obj"),
+    ("mlflow.pyfunc.scoring_server", "parse_parquet_input"),
+    ("mlflow.pyfunc.scoring_server", "_split_data_and_params_for_llm_input"),
+    ("mlflow.utils.proto_json_utils", "NumpyEncoder"),
     ("mlflow.models", "Model._is_signature_from_type_hint"),
     ("mlflow.models", "Model._is_type_hint_from_example"),
 )
@@ -47,6 +50,34 @@ def parse_csv_input(text: str, schema: Any) -> Any:
     return parse(io.StringIO(text), schema=schema)
 
 
+def parse_parquet_input(body: bytes) -> Any:
+    import io
+
+    from mlflow.pyfunc import scoring_server
+
+    parse: Callable[..., Any] = scoring_server.parse_parquet_input
+    return parse(io.BytesIO(body))
+
+
+def split_llm_input(document: dict[str, Any], params_schema: Any) -> tuple[Any, Any]:
+    """A chat/completions body as (data, params): the keys the params schema names are
+    params, everything else is data (MLflow's unified LLM input)."""
+    from mlflow.pyfunc import scoring_server
+
+    split: Callable[..., tuple[Any, Any]] = getattr(  # noqa: B009 - a private name
+        scoring_server, "_split_data_and_params_for_llm_input"
+    )
+    return split(document, params_schema)
+
+
+def json_encoder() -> type[Any]:
+    """The JSON encoder class the scoring server writes predictions with."""
+    from mlflow.utils.proto_json_utils import NumpyEncoder
+
+    encoder: type[Any] = NumpyEncoder
+    return encoder
+
+
 def jsonable(predictions: Any) -> Any:
     """The scoring server's conversion of a prediction to JSON-able values."""
     from mlflow.pyfunc import scoring_server
@@ -59,6 +90,13 @@ def flavor_predict_fn(pyfunc: Any) -> Callable[..., Any] | None:
     """The flavor's own predict, which skips PyFuncModel's second schema enforcement."""
     fn = getattr(pyfunc, "_predict_fn", None)
     return fn if callable(fn) else None
+
+
+def parses_request_data(metadata: Any) -> bool:
+    """False when the scoring server hands a request's ``inputs`` to the model as it came:
+    a signature inferred from type hints (the model validates its input itself)."""
+    probe = getattr(metadata, "_is_signature_from_type_hint", None)
+    return True if probe is None else not probe()
 
 
 def signature_from_type_hints(metadata: Any) -> bool:

@@ -44,7 +44,9 @@ class LoadedModel:
 Loader = Callable[[ModelVersion], LoadedModel]
 
 
-def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedModel:
+def load_model(
+    version: ModelVersion, *, compiled_trees: bool = True, max_rows: int = 1_000_000
+) -> LoadedModel:
     """Download, load, choose the predictor and warm up ``version``; any failure is a
     ModelLoadError, so a version that cannot answer never serves."""
     import mlflow.pyfunc
@@ -54,7 +56,9 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
         pyfunc = mlflow.pyfunc.load_model(version.load_uri)
         metadata = pyfunc.metadata
         example = _input_example(pyfunc)
-        context = ModelContext(pyfunc, metadata.get_input_schema(), example, compiled_trees)
+        context = ModelContext(
+            pyfunc, metadata.get_input_schema(), example, compiled_trees, max_rows
+        )
         predictor, info = choose_predictor(context)
         info = replace(info, detail={**info.detail, "threads": _native_threads()})
         signature = _signature_dict(metadata)
@@ -77,7 +81,7 @@ def load_model(version: ModelVersion, *, compiled_trees: bool = True) -> LoadedM
         predictor=info,
     )
     loaded = LoadedModel(version, pyfunc, predictor, served)
-    warm_output = warm_up(loaded, example)
+    warm_output = warm_up(loaded, context)
     tensors = describe_model(metadata.get_input_schema(), metadata.get_output_schema(), warm_output)
     loaded.served = replace(
         loaded.served, load_seconds=round(time.monotonic() - started, 3), tensors=tensors
@@ -102,10 +106,11 @@ def _input_example(pyfunc: Any) -> Any:
         raise ModelLoadError(f"cannot read the input example: {exc}") from exc
 
 
-def warm_up(loaded: LoadedModel, example: Any) -> Any:
+def warm_up(loaded: LoadedModel, context: ModelContext) -> Any:
     """Predict once on the logged input example and encode the answer, so a model whose
     output cannot be answered never serves; then exercise the chosen predictor. Returns
     the warm-up output (None without an example)."""
+    example = context.input_example
     if example is None:
         return None
     try:
@@ -137,7 +142,7 @@ def warm_up(loaded: LoadedModel, example: Any) -> Any:
             **(info.declined if info else {}),
             loaded.predictor.name: f"warm-up failed: {exc!r}",
         }
-        loaded.predictor = PyfuncPredictor(loaded.pyfunc, loaded.pyfunc.metadata.get_input_schema())
+        loaded.predictor = PyfuncPredictor(context.pyfunc, context.input_schema, context.max_rows)
         loaded.served = replace(loaded.served, predictor=PredictorInfo(PYFUNC, {}, declined))
     return output
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from warmserve.protocol import OutputForm
-from warmserve.runtime import mlflow_compat
+from warmserve.runtime import mlflow_json
 
 
 def row_count(output: Any) -> int | None:
@@ -95,7 +95,7 @@ def dumps(obj: Any) -> bytes:
 
 def encode_mlflow_json(output: Any) -> bytes:
     """What `mlflow models serve` puts under "predictions", as JSON text."""
-    return dumps(mlflow_compat.jsonable(output))
+    return mlflow_json.encode(output)
 
 
 ENCODERS: dict[OutputForm, Callable[[Any], bytes]] = {

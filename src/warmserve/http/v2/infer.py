@@ -24,7 +24,7 @@ from warmserve.protocol import InputForm, OutputForm
 
 V2_ERRORS = ErrorShape(
     "V2Error",
-    lambda error: orjson.dumps({"error": error.message}),
+    lambda error, stack_trace: orjson.dumps({"error": error.message}),
     {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
 )
 
@@ -54,7 +54,7 @@ class InferExchange:
 def open_infer(incoming: Incoming) -> InferExchange:
     request = decode_infer(incoming.body, incoming.headers.get(HEADER_LENGTH), incoming.limits)
     model_input = ModelInput(
-        InputForm.TENSORS, request.inputs, request.params, fingerprint(request.inputs)
+        InputForm.TENSORS, request.inputs, request.params, fingerprint=fingerprint(request.inputs)
     )
     wanted = ModelRef(incoming.path.get("name"), incoming.path.get("version"))
     return InferExchange(request, model_input, wanted)

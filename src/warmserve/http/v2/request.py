@@ -14,7 +14,7 @@ from math import prod
 from typing import Any
 
 from warmserve.errors import BadRequest
-from warmserve.http.codecs import load_json
+from warmserve.http.codecs import parse_json
 from warmserve.http.limits import InputLimits, check_columns, check_depth, check_rows
 from warmserve.http.v2.tensors import DATATYPES, flatten, item_size, pack
 from warmserve.protocol import BYTES, bytes_elements
@@ -88,7 +88,7 @@ def decode_infer(body: bytes, header_length: str | None, limits: InputLimits) ->
 
 def _split(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
     if header_length is None:
-        return load_json(body), b""
+        return parse_json(body)[0], b""
     value = header_length.strip()
     size = int(value) if value.isascii() and value.isdigit() and len(value) < 20 else -1
     if size < 0:
@@ -97,7 +97,7 @@ def _split(body: bytes, header_length: str | None) -> tuple[Any, bytes]:
         raise BadRequest(
             f"Inference-Header-Content-Length is {size} but the body has {len(body)} bytes"
         )
-    return load_json(body[:size]), body[size:]
+    return parse_json(body[:size])[0], body[size:]
 
 
 def _object(value: Any, where: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from warmserve.errors import BadRequest, PredictionFailed
+from warmserve.errors import BadRequest
 from warmserve.http.answers import Answer
 from warmserve.http.exchange import UNNAMED_MODEL, Prediction
 from warmserve.http.v2.request import InferRequest
@@ -85,7 +85,7 @@ def _values(tensor: dict[str, Any], version: str) -> list[Any]:
     try:
         return [item.decode("utf-8") for item in values]
     except UnicodeDecodeError:
-        raise PredictionFailed(
+        raise BadRequest(
             f"output {tensor['name']!r} holds bytes that are not UTF-8 text; ask for it in "
             "binary (binary_data)",
             version=version,

@@ -37,6 +37,7 @@ class ModelContext:
     input_schema: Any  # mlflow.types.Schema | None
     input_example: Any  # the logged input example (a DataFrame, dict, list...) or None
     compiled_trees: bool = True  # the setting that allows compiled tree ensembles
+    max_rows: int = 1_000_000  # the max_rows setting, for inputs only the model process can count
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Each output named in the version's tensor metadata is taken from the output (by name,
 or by position when there is one), converted to the announced datatype where no value
 changes (floats: any number), and shaped as announced (a column ``[N]`` is ``[N, 1]``).
-An output that does not fit fails its request (422) instead of answering with other
-names or types than the metadata. Written as JSON values (``V2_JSON``) or as the v2
+An output that does not fit fails its request (500: the model broke its own
+metadata) instead of answering with other names or types than the metadata.
+Written as JSON values (``V2_JSON``) or as the v2
 binary form in base64 (``V2_BINARY``): the body stays JSON, so it can be cached.
 """
 
