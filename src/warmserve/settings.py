@@ -107,10 +107,10 @@ class Settings(BaseSettings):
         description="A larger request is predicted in parts of this many rows, so other "
         "requests interleave with it.",
     )
-    compiled_trees: bool = Field(
+    compiled_models: bool = Field(
         default=True,
-        description="Serve tree ensembles through a compiled copy, proven equal to the "
-        "model at load (false: the library's own predict).",
+        description="Serve tree ensembles and linear models through a compiled copy, proven "
+        "equal to the model at load (false: the library's own predict).",
     )
     model_threads: int = Field(
         default=1,

@@ -1,7 +1,7 @@
 """The models of the MLflow parity test (tests/e2e/test_mlflow_parity.py), registered once.
 
 Most are MLflow models-from-code under tests/models/parity/; ``numeric`` is a real
-scikit-learn model (it takes warmserve's numeric-frame predictor, not MLflow's path).
+scikit-learn model (it takes warmserve's compiled-linear predictor, not MLflow's path).
 Each model is version 1 of a registered model of the same name.
 """
 

@@ -22,7 +22,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
     cli(home, "train", "--dataset", "iris", "--name", "rf", "--estimator", "random_forest",
         "--n-estimators", "30", "--promote", "production")  # fmt: skip
     compiled = Server(home, "--model", "models:/rf@production")
-    library = Server(home, "--model", "models:/rf@production", "--compiled-trees", "false")
+    library = Server(home, "--model", "models:/rf@production", "--compiled-models", "false")
     try:
         compiled.wait_ready()
         library.wait_ready()
@@ -44,7 +44,7 @@ def test_model_shows_the_compiled_predictor_and_its_verification(
     assert predictor["detail"]["threads"]["pools"] is not None
     other = library.client.get("/model").json()["model"]["predictor"]
     assert other["name"] == "numeric-frame"
-    assert "compiled_trees=false" in other["declined"]["compiled-trees"]
+    assert "compiled_models=false" in other["declined"]["compiled-trees"]
 
 
 @pytest.mark.parametrize("rows", [1, 5, 100])

@@ -176,7 +176,7 @@ def test_the_page_shows_the_served_model_offline(tab: Tab, served: Server) -> No
     assert tab.text("#availability") == "Serving version 1."
     assert tab.text("#headline") == "iris version 1 @production"
     model = tab.text("#model")
-    assert "models:/iris@production" in model and "numeric-frame" in model
+    assert "models:/iris@production" in model and "compiled-linear" in model
     assert page.locator("#signature tbody tr").count() == 4
     assert "sepal_length_cm" in tab.text("#signature")
     page.wait_for_selector("#history li[data-kind=swap][data-version='1']")

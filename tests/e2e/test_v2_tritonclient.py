@@ -195,7 +195,7 @@ def test_errors_reach_the_client_exception_with_status_and_message(
                 ],
             ),
             "400",
-            "input does not match the model signature",
+            "Failed to enforce schema",  # MLflow's own words, as /invocations answers them
         ),
         "unknown output": (
             lambda: client.infer(

@@ -28,7 +28,9 @@ def local(path: Path) -> ModelVersion:
 
 @pytest.fixture(scope="module")
 def numeric(numeric_model_dir: Path) -> LoadedModel:
-    return load_model(local(numeric_model_dir))
+    # the compiled paths off: these tests are about the numeric-frame path (a logistic
+    # regression would otherwise serve through compiled-linear, tests/unit/test_linear.py)
+    return load_model(local(numeric_model_dir), compiled_models=False)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +153,7 @@ def test_a_predictor_that_fails_its_warm_up_falls_back_to_pyfunc(
         raise ValueError("the flavor's own predict failed")
 
     monkeypatch.setattr(mlflow_compat, "flavor_predict_fn", lambda pyfunc: broken_flavor)
-    loaded = load_model(local(numeric_model_dir))
+    loaded = load_model(local(numeric_model_dir), compiled_models=False)
     assert isinstance(loaded.predictor, PyfuncPredictor)
     info = loaded.served.predictor
     assert info is not None and info.name == "pyfunc"
@@ -164,7 +166,7 @@ def test_a_flavor_without_its_own_predict_declines_the_numeric_path(
     numeric_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(mlflow_compat, "flavor_predict_fn", lambda pyfunc: None)
-    loaded = load_model(local(numeric_model_dir))
+    loaded = load_model(local(numeric_model_dir), compiled_models=False)
     assert loaded.served.predictor is not None
     declined = loaded.served.predictor.declined
     assert declined["numeric-frame"] == "the flavor exposes no predict function"

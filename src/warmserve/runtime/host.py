@@ -288,7 +288,7 @@ def _error(request_id: int, error: WarmserveError, version: str | None = None) -
 def _default_loader(settings: Settings) -> Loader:
     def load(version: ModelVersion) -> LoadedModel:
         return load_model(
-            version, compiled_trees=settings.compiled_trees, max_rows=settings.max_rows
+            version, compiled_models=settings.compiled_models, max_rows=settings.max_rows
         )
 
     return load

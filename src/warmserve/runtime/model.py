@@ -45,7 +45,7 @@ Loader = Callable[[ModelVersion], LoadedModel]
 
 
 def load_model(
-    version: ModelVersion, *, compiled_trees: bool = True, max_rows: int = 1_000_000
+    version: ModelVersion, *, compiled_models: bool = True, max_rows: int = 1_000_000
 ) -> LoadedModel:
     """Download, load, choose the predictor and warm up ``version``; any failure is a
     ModelLoadError, so a version that cannot answer never serves."""
@@ -57,7 +57,7 @@ def load_model(
         metadata = pyfunc.metadata
         example = _input_example(pyfunc)
         context = ModelContext(
-            pyfunc, metadata.get_input_schema(), example, compiled_trees, max_rows
+            pyfunc, metadata.get_input_schema(), example, compiled_models, max_rows
         )
         predictor, info = choose_predictor(context)
         info = replace(info, detail={**info.detail, "threads": _native_threads()})

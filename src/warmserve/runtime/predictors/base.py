@@ -36,7 +36,7 @@ class ModelContext:
     pyfunc: Any  # mlflow.pyfunc.PyFuncModel
     input_schema: Any  # mlflow.types.Schema | None
     input_example: Any  # the logged input example (a DataFrame, dict, list...) or None
-    compiled_trees: bool = True  # the setting that allows compiled tree ensembles
+    compiled_models: bool = True  # the setting that allows compiled trees and linear models
     max_rows: int = 1_000_000  # the max_rows setting, for inputs only the model process can count
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from warmserve.protocol import InputForm, PredictorInfo
 from warmserve.runtime.predictors.base import Declined, ModelContext, Predictor, Strategy
+from warmserve.runtime.predictors.linear import build_linear
 from warmserve.runtime.predictors.numeric import build_numeric
 from warmserve.runtime.predictors.pyfunc import build_pyfunc
 from warmserve.runtime.predictors.trees import build_trees
@@ -16,6 +17,7 @@ log = logging.getLogger("warmserve.runtime")
 # Most specific first; the last one (MLflow's pyfunc path) never declines.
 STRATEGIES: tuple[Strategy, ...] = (
     Strategy("compiled-trees", build_trees),
+    Strategy("compiled-linear", build_linear),
     Strategy("numeric-frame", build_numeric),
     Strategy("pyfunc", build_pyfunc),
 )

@@ -47,8 +47,8 @@ class CompiledTreePredictor:
 
 
 def build_trees(context: ModelContext, fallback: Predictor) -> CompiledTreePredictor:
-    if not context.compiled_trees:
-        raise Declined("turned off (compiled_trees=false)")
+    if not context.compiled_models:
+        raise Declined("turned off (compiled_models=false)")
     columns = numeric_columns(context)
     from warmserve.runtime.trees import FASTER_UP_TO_ROWS, NotCompilable, compile_trees, verify
 
