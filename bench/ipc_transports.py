@@ -24,13 +24,13 @@ from multiprocessing.connection import Connection
 import uvloop
 
 from warmserve import protocol
-from warmserve.protocol import PredictReply, PredictRequest
+from warmserve.protocol import DEFAULT_MODEL, InputForm, PredictReply, PredictRequest
 
 ROW = {"columns": [f"f{i}" for i in range(20)], "data": [[0.5] * 20]}
 
 
 def request(i: int) -> PredictRequest:
-    return PredictRequest(i, 0.0, "split", ROW, None)
+    return PredictRequest(i, DEFAULT_MODEL, 0.0, InputForm.SPLIT, ROW, None)
 
 
 # --- asyncio unix socket + msgpack frames (warmserve) --------------------------------

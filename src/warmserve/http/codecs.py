@@ -161,7 +161,7 @@ def decode_predict(body: bytes, content_type: str | None, limits: InputLimits) -
     if parse_content_type(content_type) != "application/json":
         raise UnsupportedMediaType("/predict takes application/json; use /invocations for CSV")
     document, cacheable = parse_json(body)
-    check_depth(document, limits)
+    check_depth(document, limits, body)
     records = [document] if isinstance(document, dict) else document
     check_records_form(records, "the body", limits)
     return ModelInput(InputForm.RECORDS, records, cacheable=cacheable)

@@ -49,7 +49,7 @@ def decode_invocations(body: bytes, content_type: str | None, limits: InputLimit
             "the JSON body must be an object with exactly one of "
             f"{', '.join(FORMATS)} (and optionally params); got {type(document).__name__}"
         )
-    check_depth(document, limits)
+    check_depth(document, limits, body)
     if any(key in document for key in LLM_KEYS):
         return ModelInput(InputForm.LLM, document, cacheable=cacheable, bare=True)
     present = [key for key in FORMATS if key in document]

@@ -35,6 +35,44 @@ from warmserve.protocol import (
 
 log = logging.getLogger("warmserve.ipc")
 
+
+class _RunnerConnection(asyncio.Protocol):
+    """The connection to the runner: frames parsed as bytes arrive (no coroutine per frame)."""
+
+    def __init__(self, client: RunnerClient, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = client
+        self.frames = protocol.FrameBuffer()
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self.frames.feed(data)
+        except protocol.ProtocolError as exc:
+            log.error("the model process sent a frame that is not ours: %s", exc)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        for message in messages:
+            self.client._received(message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+
+class _Expired(Exception):
+    """A request's deadline passed before its answer came."""
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(_Expired())
+
+
 RECONNECT_MIN = 0.02
 RECONNECT_MAX = 0.5
 
@@ -43,7 +81,7 @@ class RunnerClient:
     def __init__(self, socket_path: str) -> None:
         self.socket_path = socket_path
         self.states: dict[str, ModelState] = {}  # by model key, as the runner last said
-        self._writer: asyncio.StreamWriter | None = None
+        self._writer: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
@@ -140,17 +178,21 @@ class RunnerClient:
             raise errors.RunnerUnavailable(
                 "the model process is not reachable (starting or restarting)", retry_after=1
             )
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._pending[request_id] = future
+        # A timer on the future itself, not asyncio.wait_for (a task and a future per call).
+        timer = loop.call_later(timeout, _expire, future)
         try:
             writer.write(frame)
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
+            return await future
+        except _Expired:
             self._cancel(request_id)
             raise errors.DeadlineExceeded(
                 f"the model did not answer within {timeout:g}s (request_timeout)"
             ) from None
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
 
     def _cancel(self, request_id: int) -> None:
@@ -160,10 +202,13 @@ class RunnerClient:
 
     # --- connection -------------------------------------------------------------
     async def _connect_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         delay = RECONNECT_MIN
         while not self._closed:
             try:
-                reader, writer = await asyncio.open_unix_connection(self.socket_path)
+                transport, connection = await loop.create_unix_connection(
+                    lambda: _RunnerConnection(self, loop), self.socket_path
+                )
             except OSError:
                 self._reconnect_now.clear()
                 with contextlib.suppress(TimeoutError):
@@ -171,16 +216,16 @@ class RunnerClient:
                 delay = min(RECONNECT_MAX, delay * 2)
                 continue
             delay = RECONNECT_MIN
-            self._writer = writer
+            self._writer = transport
             log.debug("connected to the model process")
             try:
-                await self._read_loop(reader)
+                await connection.lost
             finally:
                 self._writer = None
                 # The next runner may serve nothing yet: never report the last one's model.
                 self.states = {}
                 self._ready.clear()
-                writer.close()
+                transport.close()
                 self._fail_all(
                     errors.ShuttingDown("the server is shutting down")
                     if self._closed
@@ -191,20 +236,17 @@ class RunnerClient:
                 if not self._closed:
                     log.warning("lost the model process; reconnecting")
 
-    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                message = await protocol.read_message(reader)
-                if isinstance(message, ModelState):
-                    self.states[message.model] = message
-                    if self.served() is not None:
-                        self._ready.set()
-                    else:
-                        self._ready.clear()
-                    continue
-                future = self._pending.get(getattr(message, "id", -1))
-                if future is not None and not future.done():
-                    future.set_result(message)
+    def _received(self, message: protocol.Message) -> None:
+        if isinstance(message, ModelState):
+            self.states[message.model] = message
+            if self.served() is not None:
+                self._ready.set()
+            else:
+                self._ready.clear()
+            return
+        future = self._pending.get(getattr(message, "id", -1))
+        if future is not None and not future.done():
+            future.set_result(message)
 
     def _fail_all(self, error: errors.WarmserveError) -> None:
         pending, self._pending = self._pending, {}

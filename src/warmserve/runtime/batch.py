@@ -179,6 +179,33 @@ def execute(
     ]
 
 
+def execute_inline(
+    predictor: Predictor, batch: Sequence[Pending], encode: Encoder = outputs.encode
+) -> list[Outcome] | None:
+    """The outcomes, computed on the calling thread by a predictor's inline path, or None
+    when that path does not take the batch (the caller then uses ``execute``).
+
+    A compiled predictor answers a small numeric batch in microseconds: handing it to
+    the predict thread and back would cost more than the prediction. Its inline path is
+    warmserve's own arithmetic (numpy, treelite), never model code that could hang.
+    """
+    inline = getattr(predictor, "predict_inline", None)
+    if inline is None or any(not pending.last or pending.job.outputs for pending in batch):
+        return None
+    request = batch[0].job.request
+    try:
+        data = merge(batch) if len(batch) > 1 else batch[0].data
+        output = inline(request.form, data, request.params)
+        if output is NotImplemented:
+            return None
+        raws = outputs.split(output, [pending.rows for pending in batch])
+        if raws is None:
+            return None
+        return [_encode(pending.job, raw, encode) for pending, raw in zip(batch, raws, strict=True)]
+    except Exception:
+        return None  # the predict thread does it again, with every error rule
+
+
 def _predict_merged(predictor: Predictor, batch: Sequence[Pending]) -> list[Any] | None:
     request = batch[0].job.request
     try:

@@ -41,6 +41,7 @@ from warmserve.runtime.batch import (
     batch_key,
     chunks,
     execute,
+    execute_inline,
     payload_rows,
     request_rows,
 )
@@ -195,8 +196,7 @@ class ModelHost:
                 if not self.queue and self.busy_since is None:
                     self._idle.set()
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), plan.wait)
+                await self._sleep(plan.wait)
                 continue
             batch = self._pop(plan.take)
             try:
@@ -208,6 +208,18 @@ class ModelHost:
                         pending, WarmserveError(f"internal error in the model process: {exc!r}")
                     )
 
+    async def _sleep(self, seconds: float | None) -> None:
+        """Until woken by a request, or ``seconds`` (a timer, not asyncio.wait_for: this is
+        on every request's path and wait_for costs a task and a future per call)."""
+        if seconds is None:
+            await self._wake.wait()
+            return
+        timer = asyncio.get_running_loop().call_later(seconds, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()
+
     async def _run(self, batch: list[Pending]) -> None:
         if not batch:
             return
@@ -218,7 +230,9 @@ class ModelHost:
             return
         self.busy_since = time.monotonic()
         try:
-            outcomes = await self._lane.submit(execute, model.predictor, batch, model.encode)
+            outcomes = execute_inline(model.predictor, batch, model.encode)
+            if outcomes is None:
+                outcomes = await self._lane.submit(execute, model.predictor, batch, model.encode)
         finally:
             self.busy_since = None
             self.free_since = time.monotonic()

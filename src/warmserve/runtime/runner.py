@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from typing import Any
+from typing import Any, cast
 
 from warmserve import protocol
 from warmserve.errors import NotFound, WarmserveError
@@ -52,7 +52,7 @@ class Runner:
         self.settings = settings
         self.socket_path = socket_path
         self.metrics = RunnerMetrics()
-        self.writers: set[asyncio.StreamWriter] = set()
+        self.writers: set[asyncio.Transport] = set()
         self._stop = asyncio.Event()
         resume = resume or {}
         # The server's history (status page): derived from every published state.
@@ -79,7 +79,7 @@ class Runner:
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
-        server = await asyncio.start_unix_server(self._handle, path=self.socket_path)
+        server = await loop.create_unix_server(lambda: _Connection(self), path=self.socket_path)
         log.info("runner %d listening on %s", os.getpid(), self.socket_path)
         for host in self.hosts.values():
             host.start()
@@ -94,28 +94,24 @@ class Runner:
         self._stop.set()
 
     # --- connections ------------------------------------------------------------
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writers.add(writer)
+    def _opened(self, transport: asyncio.Transport) -> None:
+        self.writers.add(transport)
         for host in self.hosts.values():
-            self._send(writer, host.state())
-        try:
-            while True:
-                message = await protocol.read_message(reader)
-                try:
-                    self._dispatch(message, writer)
-                except Exception as exc:
-                    self._dispatch_failed(message, writer, exc)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        except protocol.ProtocolError as exc:
-            log.error("closing a connection that sent a frame that is not ours: %s", exc)
-        finally:
-            self.writers.discard(writer)
-            for host in self.hosts.values():
-                host.drop_connection(writer)
-            writer.close()
+            self._send(transport, host.state())
 
-    def _dispatch(self, message: Message, writer: asyncio.StreamWriter) -> None:
+    def _received(self, messages: list[Message], transport: asyncio.Transport) -> None:
+        for message in messages:
+            try:
+                self._dispatch(message, transport)
+            except Exception as exc:
+                self._dispatch_failed(message, transport, exc)
+
+    def _closed(self, transport: asyncio.Transport) -> None:
+        self.writers.discard(transport)
+        for host in self.hosts.values():
+            host.drop_connection(transport)
+
+    def _dispatch(self, message: Message, writer: asyncio.Transport) -> None:
         if isinstance(message, PredictRequest):
             host = self.hosts.get(message.model)
             if host is None:
@@ -138,9 +134,7 @@ class Runner:
         elif isinstance(message, Shutdown):
             self._stop.set()
 
-    def _dispatch_failed(
-        self, message: Message, writer: asyncio.StreamWriter, exc: Exception
-    ) -> None:
+    def _dispatch_failed(self, message: Message, writer: asyncio.Transport, exc: Exception) -> None:
         if isinstance(exc, WarmserveError):
             error = exc
         else:
@@ -150,7 +144,7 @@ class Runner:
         if isinstance(message, PredictRequest | Reload) and request_id is not None:
             self._send(writer, WorkerError(request_id, error.error_code, error.message))
 
-    def _reload(self, message: Reload, writer: asyncio.StreamWriter) -> None:
+    def _reload(self, message: Reload, writer: asyncio.Transport) -> None:
         host = self.hosts.get(message.model)
         if host is None:
             raise NotFound(f"no model {message.model!r} in this server")
@@ -181,6 +175,38 @@ class Runner:
             log.error("cannot send a %s: %s", type(message).__name__, exc)
             return
         writer.write(frame)
+
+
+class _Connection(asyncio.Protocol):
+    """One worker's connection: frames parsed as bytes arrive, each message handled at once.
+
+    A protocol, not a StreamReader: no coroutine and no ``readexactly`` per frame on
+    every request's path (bench/ipc_transports.py measures both).
+    """
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.frames = protocol.FrameBuffer()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio.Transport, but behave as one
+        self.transport = cast(asyncio.Transport, transport)
+        self.runner._opened(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        try:
+            messages = self.frames.feed(data)
+        except protocol.ProtocolError as exc:
+            log.error("closing a connection that sent a frame that is not ours: %s", exc)
+            self.transport.close()
+            return
+        self.runner._received(messages, self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.runner._closed(self.transport)
 
 
 def _reloaded(request_id: int, result: CheckResult) -> Reloaded:

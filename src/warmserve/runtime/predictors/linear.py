@@ -22,6 +22,7 @@ from warmserve.runtime.predictors.numeric import numeric_columns, numeric_rows
 
 TOLERANCE = 1e-9  # relative, on regression outputs; labels must be identical
 VERIFY_ROWS = 2000
+INLINE_ROWS = 4096  # more rows go to the fallback on the predict thread (bulk scoring)
 CLASSIFIERS = ("LogisticRegression", "RidgeClassifier", "LinearSVC", "SGDClassifier")
 REGRESSORS = ("LinearRegression", "Ridge", "Lasso", "ElasticNet", "SGDRegressor", "LinearSVR")
 
@@ -68,14 +69,21 @@ class LinearPredictor:
         self.fallback = fallback
 
     def predict(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
-        rows = None if params else numeric_rows(self.columns, form, data)
-        if not rows:
+        output = self.predict_inline(form, data, params)
+        if output is NotImplemented:
             return self.fallback.predict(form, data, params)
+        return output
+
+    def predict_inline(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
+        """The prediction when this path computes it (numpy only), else NotImplemented."""
+        rows = None if params else numeric_rows(self.columns, form, data)
+        if not rows or len(rows) > INLINE_ROWS:
+            return NotImplemented
         import numpy as np
 
         x = np.array(rows, dtype=np.float64)
         if not np.isfinite(x).all():  # NaN and infinity: the library's own rules apply
-            return self.fallback.predict(form, data, params)
+            return NotImplemented
         return self.model.predict(x)
 
     def detail(self) -> dict[str, Any]:

@@ -35,9 +35,16 @@ class CompiledTreePredictor:
         self.faster_up_to = faster_up_to
 
     def predict(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
+        output = self.predict_inline(form, data, params)
+        if output is NotImplemented:
+            return self.fallback.predict(form, data, params)
+        return output
+
+    def predict_inline(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
+        """The prediction when the compiled trees compute it, else NotImplemented."""
         rows = None if params else numeric_rows(self.columns, form, data)
         if not rows or len(rows) > self.faster_up_to:
-            return self.fallback.predict(form, data, params)
+            return NotImplemented
         import numpy as np
 
         return self.compiled.predict(np.array(rows, dtype=np.float64))
