@@ -55,6 +55,9 @@ class InputForm(enum.StrEnum):
     TENSORS = "tensors"  # named typed tensors (Open Inference Protocol v2); see TENSOR_CODES
     PARQUET = "parquet"  # the bytes of a Parquet file
     LLM = "llm"  # a chat/completions/embeddings body, passed whole (MLflow's unified LLM input)
+    # numeric rows packed by the worker: {"columns": [...], "rows": n, "values": float64 bytes,
+    # little-endian, row-major}; see warmserve.http.packing
+    MATRIX = "matrix"
 
 
 class OutputForm(enum.StrEnum):

@@ -55,3 +55,27 @@ def test_answers_equal_the_librarys_own_predict(servers: tuple[Server, Server], 
     slow = library.client.post("/invocations", json=body)
     assert fast.status_code == slow.status_code == 200
     assert fast.json() == slow.json()
+
+
+@pytest.mark.parametrize("rows", [300, 2500])
+def test_large_requests_cross_packed_and_answer_as_the_model_in_process(
+    servers: tuple[Server, Server], rows: int
+) -> None:
+    """Above 256 numeric rows the worker packs them as float64 (http/packing.py) and the
+    runner predicts them in parts; the answer is the model's own, row for row."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    from warmserve.registry import connect
+    from warmserve.settings import Settings
+
+    compiled, _ = servers
+    big = [dict(ROWS[i % len(ROWS)], sepal_length_cm=4.0 + i / rows) for i in range(rows)]
+    columns = list(big[0])
+    body = {"dataframe_split": {"columns": columns, "data": [list(r.values()) for r in big]}}
+    answer = compiled.client.post("/invocations", json=body)
+    assert answer.status_code == 200, answer.text
+    connect(Settings(home=compiled.home))
+    model = mlflow.pyfunc.load_model("models:/rf@production")
+    expected = model.predict(pd.DataFrame(big, columns=columns)).tolist()
+    assert answer.json() == {"predictions": expected}

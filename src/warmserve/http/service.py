@@ -18,6 +18,7 @@ from warmserve.cache import CachedPrediction, PredictionCache, cache_key
 from warmserve.errors import ModelNotAvailable, NotFound
 from warmserve.http.codecs import ModelInput
 from warmserve.http.exchange import ModelRef, Prediction
+from warmserve.http.packing import pack
 from warmserve.ipc.client import RunnerClient
 from warmserve.metrics import HttpMetrics
 from warmserve.protocol import DEFAULT_MODEL, OutputForm
@@ -68,10 +69,11 @@ class PredictionService:
             self._count(cache.name, "hit" if hit is not None else "miss")
             if hit is not None:
                 return Prediction(hit.body, hit.version, name, cached=True, bare=bare)
+        wire = pack(model_input, served)
         reply = await self.client.predict(
-            model_input.form,
-            model_input.data,
-            model_input.params,
+            wire.form,
+            wire.data,
+            wire.params,
             self.settings.request_timeout,
             model=model,
             output=output,

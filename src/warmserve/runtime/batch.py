@@ -81,6 +81,8 @@ def payload_rows(form: InputForm, data: Any) -> int:
             return max(1, body.count("\n") + (bool(body) and not body.endswith("\n")))
         if form is InputForm.TENSORS:
             return wire.rows(data) or 1
+        if form is InputForm.MATRIX:
+            return max(1, int(data["rows"]))
     except Exception:  # pragma: no cover - defensive: a row count never fails a request
         return 1
     return 1
@@ -136,6 +138,8 @@ def chunks(request: PredictRequest, rows: int, chunk_rows: int) -> list[Any]:
             return [data[start : start + chunk_rows] for start in range(0, len(data), chunk_rows)]
         if request.form is InputForm.TENSORS:
             return list(wire.parts(data, chunk_rows))
+        if request.form is InputForm.MATRIX:
+            return matrix_parts(data, chunk_rows)
         if request.form is InputForm.CSV and isinstance(data, str) and '"' not in data:
             header, _, body = data.partition("\n")
             lines = body.splitlines()
@@ -146,6 +150,21 @@ def chunks(request: PredictRequest, rows: int, chunk_rows: int) -> list[Any]:
     except Exception:  # pragma: no cover - defensive
         log.debug("request %d not split into parts", request.id, exc_info=True)
     return [data]
+
+
+def matrix_parts(data: dict[str, Any], chunk_rows: int) -> list[Any]:
+    """A packed matrix in parts of ``chunk_rows`` rows (views of its bytes, no copies)."""
+    width = len(data["columns"]) * 8
+    values = memoryview(data["values"])
+    total = int(data["rows"])
+    return [
+        {
+            "columns": data["columns"],
+            "rows": min(chunk_rows, total - start),
+            "values": values[start * width : (start + chunk_rows) * width],
+        }
+        for start in range(0, total, chunk_rows)
+    ]
 
 
 def merge(batch: Sequence[Pending]) -> Any:

@@ -18,7 +18,11 @@ from typing import Any
 
 from warmserve.protocol import InputForm
 from warmserve.runtime.predictors.base import Declined, ModelContext, Predictor
-from warmserve.runtime.predictors.numeric import numeric_columns, numeric_rows
+from warmserve.runtime.predictors.numeric import (
+    numeric_columns,
+    numeric_matrix,
+    numeric_row_count,
+)
 
 TOLERANCE = 1e-9  # relative, on regression outputs; labels must be identical
 VERIFY_ROWS = 2000
@@ -76,12 +80,14 @@ class LinearPredictor:
 
     def predict_inline(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
         """The prediction when this path computes it (numpy only), else NotImplemented."""
-        rows = None if params else numeric_rows(self.columns, form, data)
-        if not rows or len(rows) > INLINE_ROWS:
+        count = None if params else numeric_row_count(form, data)
+        if not count or count > INLINE_ROWS:
+            return NotImplemented
+        x = numeric_matrix(self.columns, form, data)
+        if x is None:
             return NotImplemented
         import numpy as np
 
-        x = np.array(rows, dtype=np.float64)
         if not np.isfinite(x).all():  # NaN and infinity: the library's own rules apply
             return NotImplemented
         return self.model.predict(x)

@@ -43,6 +43,31 @@ def numeric_columns(context: ModelContext) -> tuple[str, ...]:
     return tuple(str(col.name) for col in inputs)
 
 
+def numeric_matrix(columns: tuple[str, ...], form: InputForm, data: Any) -> Any:
+    """The rows as a float64 array in signature order when every value is a plain number
+    (or the worker packed them), else None."""
+    import numpy as np
+
+    if form is InputForm.MATRIX:
+        if tuple(data["columns"]) != columns:
+            return None
+        values = np.frombuffer(data["values"], dtype="<f8")
+        return values.reshape(int(data["rows"]), len(columns))
+    rows = numeric_rows(columns, form, data)
+    return np.array(rows, dtype=np.float64) if rows else None
+
+
+def numeric_row_count(form: InputForm, data: Any) -> int | None:
+    """How many rows a numeric path would read, without reading them."""
+    if form is InputForm.MATRIX:
+        return int(data["rows"])
+    if form is InputForm.SPLIT and isinstance(data, dict) and isinstance(data.get("data"), list):
+        return len(data["data"])
+    if form is InputForm.RECORDS and isinstance(data, list):
+        return len(data)
+    return None
+
+
 def numeric_rows(columns: tuple[str, ...], form: InputForm, data: Any) -> list[list[Any]] | None:
     """The rows in signature order if every value is a plain number, else None."""
     width = len(columns)
@@ -77,14 +102,12 @@ class NumericFramePredictor:
         self.fallback = fallback
 
     def predict(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
-        rows = None if params else numeric_rows(self.columns, form, data)
-        if not rows:
+        x = None if params else numeric_matrix(self.columns, form, data)
+        if x is None:
             return self.fallback.predict(form, data, params)
-        import numpy as np
         import pandas as pd
 
-        frame = pd.DataFrame(np.array(rows, dtype=np.float64), columns=list(self.columns))
-        return self.predict_fn(frame)
+        return self.predict_fn(pd.DataFrame(x, columns=list(self.columns)))
 
     def detail(self) -> dict[str, Any]:
         return {"columns": len(self.columns)}

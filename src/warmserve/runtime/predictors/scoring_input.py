@@ -50,6 +50,8 @@ class ScoringInput:
                 return mlflow_compat.parse_csv_input(data, self.schema), None
             if form is InputForm.PARQUET:
                 return self._parquet(data), None
+            if form is InputForm.MATRIX:
+                return _matrix_frame(data), params
             if form is InputForm.TENSORS:
                 from warmserve.runtime.tensors.model_input import model_input
 
@@ -131,3 +133,13 @@ def _column_values(name: str, form: InputForm, data: Any) -> Iterator[Any]:
     elif isinstance(data, dict):  # a dict of columns (inputs, instances)
         column = data.get(name)
         yield from column if isinstance(column, list) else (column,)
+
+
+def _matrix_frame(data: dict[str, Any]) -> Any:
+    """A packed matrix (warmserve.http.packing) as the float64 frame MLflow would build."""
+    import numpy as np
+    import pandas as pd
+
+    columns = list(data["columns"])
+    values = np.frombuffer(data["values"], dtype="<f8").reshape(int(data["rows"]), len(columns))
+    return pd.DataFrame(values, columns=columns)

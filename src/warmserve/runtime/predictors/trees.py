@@ -14,7 +14,11 @@ from typing import Any
 
 from warmserve.protocol import InputForm
 from warmserve.runtime.predictors.base import Declined, ModelContext, Predictor
-from warmserve.runtime.predictors.numeric import numeric_columns, numeric_rows
+from warmserve.runtime.predictors.numeric import (
+    numeric_columns,
+    numeric_matrix,
+    numeric_row_count,
+)
 
 
 class CompiledTreePredictor:
@@ -42,12 +46,13 @@ class CompiledTreePredictor:
 
     def predict_inline(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
         """The prediction when the compiled trees compute it, else NotImplemented."""
-        rows = None if params else numeric_rows(self.columns, form, data)
-        if not rows or len(rows) > self.faster_up_to:
+        count = None if params else numeric_row_count(form, data)
+        if not count or count > self.faster_up_to:
             return NotImplemented
-        import numpy as np
-
-        return self.compiled.predict(np.array(rows, dtype=np.float64))
+        x = numeric_matrix(self.columns, form, data)
+        if x is None:
+            return NotImplemented
+        return self.compiled.predict(x)
 
     def detail(self) -> dict[str, Any]:
         return self._detail
