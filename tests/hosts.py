@@ -200,13 +200,27 @@ class Process:
         return self.proc.returncode
 
 
-def pod_argv(command: list[str], writable: list[str], uid: int | None) -> list[str]:
+STAGE = "/mnt"  # where a path hidden by a writable tmpfs waits while that tmpfs is mounted
+
+
+def pod_argv(
+    command: list[str], writable: list[str], uid: int | None, keep: tuple[str, ...] = ()
+) -> list[str]:
     """``command`` as a container with ``readOnlyRootFilesystem`` and emptyDirs at
     ``writable``: a private mount namespace where / is re-mounted read-only (a bind
     re-mount changes only this namespace's view) and each writable path is a fresh
     tmpfs (made on its parent's tmpfs where the path does not exist on this machine).
+
+    ``keep``: a path that must stay visible although a writable path covers it (the
+    checkout, when it lives under /tmp as CI's fresh clone may): it is bind-mounted
+    aside first and moved back onto the new tmpfs (one such path, on an existing /mnt).
     """
-    steps = ["mount -o remount,bind,ro /"]
+    hidden = [
+        path for path in keep
+        if any(path == w or path.startswith(w.rstrip("/") + "/") for w in writable)
+    ][:1]  # fmt: skip
+    steps = [f"mount --bind {shlex.quote(path)} {STAGE}" for path in hidden]
+    steps.append("mount -o remount,bind,ro /")
     for path in writable:
         quoted = shlex.quote(path)
         parent = shlex.quote(os.path.dirname(path.rstrip("/")) or "/")
@@ -214,6 +228,8 @@ def pod_argv(command: list[str], writable: list[str], uid: int | None) -> list[s
             f"if [ -d {quoted} ]; then mount -t tmpfs -o mode=1777 tmpfs {quoted}; "
             f"else mount -t tmpfs -o mode=755 tmpfs {parent} && mkdir -m 1777 {quoted}; fi"
         )
+    for path in hidden:
+        steps.append(f"mkdir -p {shlex.quote(path)} && mount --move {STAGE} {shlex.quote(path)}")
     user = []
     if uid is not None:
         user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]

@@ -43,6 +43,7 @@ INFRA = "infra"
 LOAD_ALLOWANCE = 30.0  # seconds a replica may take to load a version, on a busy 2-core box
 OUTAGE = 30.0  # seconds the infrastructure host is cut off
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: the pods run it
 
 
 def log(line: str) -> None:
@@ -100,7 +101,7 @@ class Cluster:
             for m in self.rendered.container("api")["volumeMounts"]
             if m["name"] in volumes
         ]
-        argv = pod_argv(command, writable, self.uid)
+        argv = pod_argv(command, writable, self.uid, keep=(str(ROOT),))
         log_path = self.work / f"{name}.log"
         self.pods[replica] = Process(self.net.hosts[replica], argv, env, log_path)
         self.pod_names[replica] = name
