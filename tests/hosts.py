@@ -219,7 +219,7 @@ def pod_argv(
         path for path in keep
         if any(path == w or path.startswith(w.rstrip("/") + "/") for w in writable)
     ][:1]  # fmt: skip
-    steps = [f"mount --bind {shlex.quote(path)} {STAGE}" for path in hidden]
+    steps = [f"mount -n --bind {shlex.quote(path)} {STAGE}" for path in hidden]
     steps.append("mount -o remount,bind,ro /")
     for path in writable:
         quoted = shlex.quote(path)
@@ -229,7 +229,7 @@ def pod_argv(
             f"else mount -t tmpfs -o mode=755 tmpfs {parent} && mkdir -m 1777 {quoted}; fi"
         )
     for path in hidden:
-        steps.append(f"mkdir -p {shlex.quote(path)} && mount --move {STAGE} {shlex.quote(path)}")
+        steps.append(f"mkdir -p {shlex.quote(path)} && mount -n --move {STAGE} {shlex.quote(path)}")
     user = []
     if uid is not None:
         user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
