@@ -51,6 +51,8 @@ def pack(model_input: ModelInput, served: ServedModel) -> ModelInput:
         return model_input
     if not model_input.cacheable:  # parsed by the exact parser: NaN, huge integers...
         return model_input
+    if _row_count(form, model_input.data) < PACK_AT_ROWS:  # most requests: a cheap no
+        return model_input
     columns = double_columns(served)
     if columns is None:
         return model_input
@@ -69,6 +71,11 @@ def pack(model_input: ModelInput, served: ServedModel) -> ModelInput:
         values.byteswap()
     data = {"columns": columns, "rows": len(rows), "values": values.tobytes()}
     return replace(model_input, form=InputForm.MATRIX, data=data)
+
+
+def _row_count(form: InputForm, data: Any) -> int:
+    rows = data.get("data") if form is InputForm.SPLIT and isinstance(data, dict) else data
+    return len(rows) if isinstance(rows, list) else 0
 
 
 def _rows(form: InputForm, data: Any, columns: list[str]) -> list[Any] | None:

@@ -74,6 +74,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.timeout_keep_alive = self.limits.keep_alive_timeout  # type: ignore[assignment]
         self.phase = Phase.IDLE
         self._timer: TimerHandle | None = None
+        self._timer_phase: Phase | None = None  # the phase whose deadline ``_timer`` holds
         self._head_bytes = 0
         self._messages = 0
         self._refusal: WarmserveError | None = None
@@ -114,6 +115,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(self._too_large())
+                return
+        self._arm_for_phase()
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(BadRequest(f"invalid HTTP request: {msg or 'unreadable'}"))
@@ -129,7 +132,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self.phase = Phase.HEAD
         self._unset_keepalive_if_required()
-        self._arm(self.limits.header_timeout, self._head_expired)
+        self._cancel_timer()  # armed after the read if the head is still incomplete
 
     def on_headers_complete(self) -> None:
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
@@ -137,7 +140,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refusal = self._too_large()
             raise _Refused
         self.phase = Phase.BODY
-        self._arm(self.limits.body_timeout, self._body_expired)
+        self._cancel_timer()  # armed after the read if the body is still incomplete
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -146,6 +149,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     # --- deadlines --------------------------------------------------------------------
+    def _arm_for_phase(self) -> None:
+        """After a read, give an incomplete head or body its deadline (once per phase).
+
+        Most requests arrive whole in one read and need no timer at all; a head or
+        body still incomplete gets its deadline from the read in which it began (a
+        later read never extends it)."""
+        if self.phase is self._timer_phase:
+            return
+        if self.phase is Phase.HEAD:
+            self._arm(self.limits.header_timeout, self._head_expired)
+        elif self.phase is Phase.BODY:
+            self._arm(self.limits.body_timeout, self._body_expired)
+
     def _head_expired(self) -> None:
         previous = self.cycle
         if self.flow.read_paused or (previous is not None and not previous.response_complete):
@@ -195,11 +211,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _arm(self, delay: float, callback: Any) -> None:
         self._cancel_timer()
         self._timer = self.loop.call_later(delay, callback)
+        self._timer_phase = self.phase
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._timer_phase = None
 
     def _arm_keep_alive(self) -> None:
         self._unset_keepalive_if_required()
