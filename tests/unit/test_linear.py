@@ -74,10 +74,7 @@ def test_linear_models_are_served_as_numpy_and_answer_as_pyfunc(case: str, tmp_p
     expected = np.asarray(ctx.pyfunc.predict(fresh))
     actual = np.asarray(predictor.predict(InputForm.SPLIT, rows, None))
     assert actual.dtype == expected.dtype
-    if np.issubdtype(expected.dtype, np.floating):
-        np.testing.assert_allclose(actual, expected, rtol=1e-9)
-    else:
-        np.testing.assert_array_equal(actual, expected)
+    np.testing.assert_array_equal(actual, expected)  # the same bits, not merely close
 
 
 def test_inputs_it_does_not_compute_go_to_the_fallback(tmp_path: Path) -> None:
@@ -124,3 +121,19 @@ def test_a_wrong_coefficient_is_caught_by_the_verification(tmp_path: Path) -> No
     model.coef[0, 1] *= 1.0001
     checked, why = verify(model, ctx.pyfunc, tuple(COLUMNS), ctx.input_example)
     assert checked > 1000 and why is not None and "differ" in why
+
+
+@pytest.mark.parametrize("case", ["linear regression, min-max", "ridge, two targets"])
+@pytest.mark.parametrize("rows", [1, 2, 7, 64])
+def test_regression_values_are_the_bits_mlflow_answers(
+    case: str, rows: int, tmp_path: Path
+) -> None:
+    """Not merely close: a drop-in answers the floats `mlflow models serve` answers."""
+    build, target = CASES[case]
+    ctx = context(build(), tmp_path / "model", target)
+    predictor = build_linear(ctx, PyfuncPredictor(ctx.pyfunc, ctx.input_schema))
+    for seed in range(20):
+        fresh = frame(rows, 100 + seed)
+        split = {"columns": COLUMNS, "data": fresh.to_numpy().tolist()}
+        expected = np.asarray(ctx.pyfunc.predict(fresh))
+        np.testing.assert_array_equal(predictor.predict(InputForm.SPLIT, split, None), expected)

@@ -6,7 +6,8 @@ the arithmetic is a 20-element dot product. At load the coefficients are read
 once, the same operations scikit-learn performs (``(x - mean) / scale``, then
 ``x @ coef.T + intercept``, then the class rule) are set up in numpy, and the
 result is proven equal to the pyfunc path on the input example plus generated
-rows — identical labels, regression values within 1e-9 relative — before it
+rows — identical labels, regression values within 1e-9 relative (in practice
+the same bits: the matrix has the layout MLflow gives scikit-learn) — before it
 serves. Anything else declines with the reason and keeps the next path.
 """
 
@@ -47,11 +48,18 @@ class LinearModel:
     def predict(self, x: Any) -> Any:
         import numpy as np
 
+        # MLflow hands scikit-learn the columns of a DataFrame: a Fortran-ordered
+        # matrix. BLAS sums in an order that follows the layout, so the same layout
+        # gives the same bits (a C-ordered copy differed in the last bit).
+        x = np.asfortranarray(x)
         for step in self.steps:
             x = step(x)
-        scores = x @ self.coef.T + self.intercept
+        # The product scikit-learn computes, in the same shape: a matrix-vector product
+        # for a 1-D coef, matrix-matrix otherwise. BLAS sums the two in different orders,
+        # so the other shape could differ from the model in the last bit.
+        scores = x @ (self.coef[0] if self.flat else self.coef.T) + self.intercept
         if self.classes is None:
-            return scores.ravel() if self.flat else scores
+            return scores
         if scores.shape[1] == 1:
             return self.classes[(scores[:, 0] > 0).astype(np.intp)]
         return self.classes[scores.argmax(axis=1)]
