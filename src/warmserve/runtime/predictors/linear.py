@@ -17,13 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from warmserve.protocol import InputForm
 from warmserve.runtime.predictors.base import Declined, ModelContext, Predictor
-from warmserve.runtime.predictors.numeric import (
-    numeric_columns,
-    numeric_matrix,
-    numeric_row_count,
-)
+from warmserve.runtime.predictors.compiled import CompiledPredictor
+from warmserve.runtime.predictors.numeric import numeric_columns
 
 TOLERANCE = 1e-9  # relative, on regression outputs; labels must be identical
 VERIFY_ROWS = 2000
@@ -63,45 +59,6 @@ class LinearModel:
         if scores.shape[1] == 1:
             return self.classes[(scores[:, 0] > 0).astype(np.intp)]
         return self.classes[scores.argmax(axis=1)]
-
-
-class LinearPredictor:
-    name = "compiled-linear"
-
-    def __init__(
-        self,
-        columns: tuple[str, ...],
-        model: LinearModel,
-        detail: dict[str, Any],
-        fallback: Predictor,
-    ) -> None:
-        self.columns = columns
-        self.model = model
-        self._detail = detail
-        self.fallback = fallback
-
-    def predict(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
-        output = self.predict_inline(form, data, params)
-        if output is NotImplemented:
-            return self.fallback.predict(form, data, params)
-        return output
-
-    def predict_inline(self, form: InputForm, data: Any, params: dict[str, Any] | None) -> Any:
-        """The prediction when this path computes it (numpy only), else NotImplemented."""
-        count = None if params else numeric_row_count(form, data)
-        if not count or count > INLINE_ROWS:
-            return NotImplemented
-        x = numeric_matrix(self.columns, form, data)
-        if x is None:
-            return NotImplemented
-        import numpy as np
-
-        if not np.isfinite(x).all():  # NaN and infinity: the library's own rules apply
-            return NotImplemented
-        return self.model.predict(x)
-
-    def detail(self) -> dict[str, Any]:
-        return self._detail
 
 
 def _transform(step: Any) -> Step:
@@ -212,7 +169,7 @@ def _differences(
     return f"{worst} values differ by more than {TOLERANCE:g} relative" if worst else None
 
 
-def build_linear(context: ModelContext, fallback: Predictor) -> LinearPredictor:
+def build_linear(context: ModelContext, fallback: Predictor) -> CompiledPredictor:
     if not context.compiled_models:
         raise Declined("turned off (compiled_models=false)")
     columns = numeric_columns(context)
@@ -234,4 +191,6 @@ def build_linear(context: ModelContext, fallback: Predictor) -> LinearPredictor:
         "kind": model.kind,
         "verification": {"ok": True, "rows_checked": checked, "tolerance": TOLERANCE},
     }
-    return LinearPredictor(columns, model, detail, fallback)
+    return CompiledPredictor(
+        "compiled-linear", columns, model.predict, detail, fallback, INLINE_ROWS, finite_only=True
+    )
